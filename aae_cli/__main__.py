@@ -1,0 +1,3 @@
+from aae_cli.cli.app import main
+
+main()

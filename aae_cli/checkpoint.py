@@ -1,0 +1,186 @@
+"""HDF5 checkpoints: one file rebuilds the model and resumes training exactly. No pickle anywhere.
+
+Layout (format "aae-checkpoint", version FORMAT_VERSION):
+  /            attrs: format, format_version, aae_version, written
+  /json/*      config, data (dataset spec, split, provenance), history (per-epoch metrics), state
+  /nets/<net>/<param>             one dataset per tensor of each sub-network's state_dict
+  /optim/<phase>/param_groups     JSON; /optim/<phase>/state/<i>/<key> one dataset per tensor
+  /rng/<name>                     RNG states (uint8)
+  /priors/<name>/<array>          samples of file-backed priors
+  /arrays/<name>                  anything else a variant must keep (e.g. labelled-subset indices)
+Written to a temporary file in the same folder, flushed, fsynced, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from aae_cli import __version__
+from aae_cli.errors import CheckpointError
+
+FORMAT = "aae-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    config: dict[str, Any]
+    data: dict[str, Any]
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    nets: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    optim: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rng: dict[str, torch.Tensor] = field(default_factory=dict)
+    priors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def _json(group: h5py.Group, name: str, obj: Any) -> None:
+    group.create_dataset(name, data=json.dumps(obj, sort_keys=True), dtype=h5py.string_dtype())
+
+
+def _array(group: h5py.Group, name: str, value: Any) -> None:
+    arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    group.create_dataset(name, data=arr)
+
+
+def _write(f: h5py.File, ck: Checkpoint) -> None:
+    f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "aae_version": __version__,
+                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    js = f.create_group("json")
+    _json(js, "config", ck.config)
+    _json(js, "data", ck.data)
+    _json(js, "history", ck.history)
+    _json(js, "state", {"epoch": ck.epoch, "step": ck.step})
+    for net, params in ck.nets.items():
+        g = f.create_group(f"nets/{net}")
+        for key, t in params.items():
+            _array(g, key, t)
+    for phase, sd in ck.optim.items():
+        g = f.create_group(f"optim/{phase}")
+        _json(g, "param_groups", sd["param_groups"])
+        scalars: dict[str, dict[str, Any]] = {}
+        for idx, st in sd["state"].items():
+            sg = g.create_group(f"state/{idx}")
+            for key, v in st.items():
+                if isinstance(v, torch.Tensor):
+                    _array(sg, key, v)
+                else:
+                    scalars.setdefault(str(idx), {})[key] = v
+        _json(g, "scalars", scalars)
+    for name, t in ck.rng.items():
+        _array(f.require_group("rng"), name, t)
+    for prior, arrays in ck.priors.items():
+        g = f.create_group(f"priors/{prior}")
+        for key, a in arrays.items():
+            _array(g, key, a)
+    for name, a in ck.arrays.items():
+        _array(f.require_group("arrays"), name, a)
+
+
+def save_checkpoint(path: str | Path, ck: Checkpoint) -> None:
+    """Atomic: a crash at any moment leaves either the old file or the new one, never a broken one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write(f, ck)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}; "
+                              "free some space or choose another --out") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def _check_objects(group: h5py.Group, where: str) -> None:
+    """Refuse links and anything but groups and plain numeric/string datasets (checkpoints are data)."""
+    for name in group:
+        link = group.get(name, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            raise CheckpointError(f"{where}: refuses link /{group.name.strip('/')}/{name} "
+                                  "(checkpoints must not point to other files)")
+        obj = group[name]
+        if isinstance(obj, h5py.Group):
+            _check_objects(obj, where)
+        elif isinstance(obj, h5py.Dataset):
+            kind = obj.dtype.kind
+            if kind not in "biufO" or (kind == "O" and h5py.check_string_dtype(obj.dtype) is None):
+                raise CheckpointError(f"{where}: unexpected data type in {obj.name}")
+        else:
+            raise CheckpointError(f"{where}: unexpected object {name}")
+
+
+def _read_json(f: h5py.File, name: str) -> Any:
+    raw = f[name][()]
+    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+
+
+def _read_group(g: h5py.Group | None) -> dict[str, np.ndarray]:
+    return {} if g is None else {k: g[k][()] for k in g}
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    if p.is_dir():
+        raise CheckpointError(f"{p} is a folder, not a checkpoint file")
+    try:
+        f = h5py.File(p, "r")
+    except OSError:
+        raise CheckpointError(f"{p} is not a readable HDF5 checkpoint (truncated or not HDF5)") from None
+    try:
+        with f:
+            if f.attrs.get("format") != FORMAT:
+                raise CheckpointError(f"{p} is an HDF5 file but not an aae checkpoint")
+            version = int(f.attrs.get("format_version", -1))
+            if version > FORMAT_VERSION:
+                raise CheckpointError(f"{p} has checkpoint format version {version}, newer than this aae "
+                                      f"reads ({FORMAT_VERSION}); upgrade aae")
+            _check_objects(f, str(p))
+            state = _read_json(f, "json/state")
+            ck = Checkpoint(config=_read_json(f, "json/config"), data=_read_json(f, "json/data"),
+                            epoch=int(state["epoch"]), step=int(state["step"]),
+                            history=_read_json(f, "json/history"))
+            for net, g in f.get("nets", {}).items():
+                ck.nets[net] = {k: torch.from_numpy(np.asarray(v)) for k, v in _read_group(g).items()}
+            for phase, g in f.get("optim", {}).items():
+                scalars = _read_json(g, "scalars")
+                st: dict[int, dict[str, Any]] = {}
+                for idx, sg in g.get("state", {}).items():
+                    st[int(idx)] = {k: torch.from_numpy(np.asarray(v)) for k, v in _read_group(sg).items()}
+                    st[int(idx)].update(scalars.get(idx, {}))
+                ck.optim[phase] = {"state": st, "param_groups": _read_json(g, "param_groups")}
+            ck.rng = {k: torch.from_numpy(np.asarray(v)) for k, v in _read_group(f.get("rng")).items()}
+            ck.priors = {k: _read_group(g) for k, g in f.get("priors", {}).items()}
+            ck.arrays = _read_group(f.get("arrays"))
+            return ck
+    except CheckpointError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{p} is a damaged aae checkpoint ({type(e).__name__}: {e})") from None

@@ -1,0 +1,53 @@
+"""Training progress: a bar on a terminal, plain lines in logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from aae_cli.cli.common import err, is_terminal
+
+_SHOWN = ("reconstruction", "discriminator", "generator", "disc_acc", "val_recon")
+
+
+def epoch_line(rec: dict[str, Any], total: int) -> str:
+    parts = [f"epoch {rec['epoch']}/{total}"]
+    parts += [f"{k} {rec[k]:.4g}" for k in rec if k in _SHOWN or k.startswith("val_")]
+    parts.append(f"{rec['seconds']:.1f}s ({rec['images_per_s']:.0f} img/s)")
+    return "  ".join(dict.fromkeys(parts))
+
+
+class TrainProgress:
+    """Callbacks for Run.fit."""
+
+    def __init__(self, total_epochs: int, quiet: bool = False) -> None:
+        self.total, self.quiet = total_epochs, quiet
+        self.bar: Progress | None = None
+        self.task: Any = None
+        if is_terminal() and not quiet:
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=err, transient=True)
+
+    def __enter__(self) -> TrainProgress:
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def epoch_start(self, epoch: int, steps: int) -> None:
+        if self.bar:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task = self.bar.add_task(f"epoch {epoch}/{self.total}", total=steps)
+
+    def step(self, i: int, n: int) -> None:
+        if self.bar and (i % 10 == 0 or i == n):
+            self.bar.update(self.task, completed=i)
+
+    def epoch_end(self, rec: dict[str, Any]) -> None:
+        if not self.quiet:
+            err.print(epoch_line(rec, self.total), highlight=False, soft_wrap=True)

@@ -1,0 +1,78 @@
+"""`aae train`: any model of the paper, on CPU or GPU, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aae_cli.cli.common import cli_errors, err, print_result
+from aae_cli.config import coerce, parse_set, read_toml, resolve
+from aae_cli.errors import AAEError
+
+Opt = typer.Option
+
+
+@cli_errors
+def train(
+    variant: Annotated[str | None, Opt(help="model of the paper: unsupervised, ... (see README)")] = None,
+    prior: Annotated[str | None, Opt(help="gaussian | mixture | swiss-roll | PATH of prior samples")] = None,
+    posterior: Annotated[str | None, Opt(help="deterministic | gaussian | universal")] = None,
+    z_dim: Annotated[int | None, Opt("--z-dim", help="size of the code z")] = None,
+    hidden: Annotated[str | None, Opt(help="hidden layer sizes, e.g. 1000,1000")] = None,
+    dataset: Annotated[str | None, Opt(help="mnist | fashion-mnist | svhn | svhn-extra | PATH")] = None,
+    data_dir: Annotated[str | None, Opt(help="folder of dataset files (else $AAE_DATA_DIR)")] = None,
+    download: Annotated[bool | None, Opt("--download", help="download missing files (SVHN)")] = None,
+    epochs: Annotated[int | None, Opt(help="total epochs (with --resume: train until this epoch)")] = None,
+    batch_size: Annotated[int | None, Opt(help="minibatch size")] = None,
+    limit: Annotated[int | None, Opt(help="train on the first N training images")] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda | cuda:N")] = None,
+    seed: Annotated[int | None, Opt(help="seed of every random stream")] = None,
+    save_every: Annotated[int | None, Opt(help="checkpoint every N epochs (and at the end)")] = None,
+    config: Annotated[Path | None, Opt(help="TOML file of settings (flags override it)")] = None,
+    set_: Annotated[list[str] | None, Opt("--set", help="any setting as key=value (repeatable)")] = None,
+    out: Annotated[Path | None, Opt(help="checkpoint path (default: a new file under ./runs/)")] = None,
+    resume: Annotated[Path | None, Opt(help="continue this checkpoint until --epochs")] = None,
+    overwrite: Annotated[bool, Opt(help="allow --out to replace an existing checkpoint")] = False,
+    json_: Annotated[bool, Opt("--json", help="print the result as one JSON object")] = False,
+) -> None:
+    """Train an adversarial autoencoder (or the VAE baseline); write an HDF5 checkpoint."""
+    from aae_cli.cli.progress import TrainProgress
+    from aae_cli.engine.session import Run, default_out
+    from aae_cli.variants import get_variant
+
+    given: dict[str, Any] = {k: v for k, v in {
+        "variant": variant, "prior": prior, "posterior": posterior, "z_dim": z_dim, "hidden": hidden,
+        "dataset": dataset, "data_dir": data_dir, "download": download, "epochs": epochs,
+        "batch_size": batch_size, "limit": limit, "device": device, "seed": seed, "save_every": save_every,
+    }.items() if v is not None}
+    flags = {**coerce(given, "flags"), **parse_set(set_ or [])}
+    file_values = read_toml(config) if config else {}
+    if resume is not None:
+        if out is not None and out.exists() and out.resolve() != resume.resolve() and not overwrite:
+            raise AAEError(f"{out} exists; choose another --out or add --overwrite")
+        run = Run.resume(resume, {**file_values, **flags}, out)
+        err.print(f"resuming {resume} at epoch {run.trainer.epoch} -> {run.cfg.epochs}", highlight=False)
+    else:
+        name = flags.get("variant", file_values.get("variant", "unsupervised"))
+        cfg = resolve(get_variant(name).preset, file_values, flags)
+        target = out or default_out(cfg)
+        if target.exists() and not overwrite:
+            raise AAEError(f"{target} exists; resume it with --resume {target}, or choose another --out "
+                           "(or add --overwrite)")
+        run = Run(cfg, target)
+    d = run.data
+    err.print(f"{run.cfg.variant} on {d.name}: {len(d.train)} train / {len(d.validation)} validation images, "
+              f"device {run.device}, checkpoint {run.out}", highlight=False)
+    with TrainProgress(run.cfg.epochs, quiet=json_) as prog:
+        try:
+            run.fit(prog.epoch_start, prog.step, prog.epoch_end)
+        except KeyboardInterrupt:
+            err.print(f"interrupted; the last checkpoint in {run.out} is kept (epoch "
+                      f"{run.trainer.history[-1]['epoch'] if run.trainer.history else 0})", highlight=False)
+            raise typer.Exit(130) from None
+    last = run.trainer.history[-1] if run.trainer.history else {}
+    result = {"checkpoint": str(run.out), "metrics": str(run.metrics_path), "variant": run.cfg.variant,
+              "dataset": d.name, **{k: v for k, v in last.items()}}
+    print_result("aae train", result, json_)

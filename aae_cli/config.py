@@ -1,0 +1,178 @@
+"""Training configuration: one typed dataclass; field help strings double as documentation.
+
+Resolution order (later wins): dataclass defaults < the variant's paper preset < TOML file < flags.
+The resolved config is stored as JSON inside every checkpoint, so a model can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aae_cli.errors import ConfigError
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    # what to train
+    variant: str = _f("unsupervised", "model of the paper (aae train --help lists them)")
+    dataset: str = _f("mnist", "registered dataset name or a path to .npy/.npz/.h5/an image folder")
+    data_dir: str | None = _f(None, "where dataset files live (else $AAE_DATA_DIR, else ~/.cache/aae)")
+    download: bool = _f(False, "download missing dataset files (SVHN) with checksum verification")
+    limit: int | None = _f(None, "train on the first N training images only")
+    # latent code and prior (Section 2)
+    prior: str = _f("gaussian", "gaussian | mixture | swiss-roll | PATH to .npy/.npz prior samples")
+    prior_std: float = _f(5.0, "std of the Gaussian prior (paper A.1: 5 for MNIST)")
+    mixture_components: int = _f(10, "components of the 2-D Gaussian mixture prior")
+    z_dim: int = _f(8, "size of the code z (paper A.1: 8 for MNIST)")
+    posterior: str = _f("deterministic", "q(z|x): deterministic | gaussian | universal")
+    noise_dim: int = _f(16, "size of the noise input eta of the universal-approximator posterior")
+    # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
+    hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")
+    disc_hidden: list[int] = _f([1000, 1000], "hidden layer sizes of the discriminator")
+    output: str = _f("auto", "decoder output: sigmoid | linear | auto (sigmoid for data in [0, 1])")
+    init_std: float = _f(0.01, "std of the Gaussian weight init (paper: 0.01); 0 = PyTorch default init")
+    # optimisation (appendix A.2.1 schedule shape: per-phase lr and momentum, step decay)
+    epochs: int = _f(5, "total epochs (with --resume: train until this epoch)")
+    batch_size: int = _f(100, "minibatch size (paper: 100)")
+    optimizer: str = _f("adam", "sgd (momentum, as in the paper) | adam")
+    lr_recon: float = _f(1e-3, "learning rate of the reconstruction phase")
+    lr_disc: float = _f(2e-4, "learning rate of the discriminator step of the regularization phase")
+    lr_gen: float = _f(2e-4, "learning rate of the generator step of the regularization phase")
+    momentum_recon: float = _f(0.9, "SGD momentum of the reconstruction phase (Adam: beta1)")
+    momentum_adv: float = _f(0.1, "SGD momentum of the adversarial phases (Adam: beta1)")
+    lr_decay_epochs: list[int] = _f([50, 1000], "epochs after which every learning rate is divided")
+    lr_decay_factor: float = _f(0.1, "factor applied to every learning rate at each decay epoch")
+    input_noise: float = _f(0.0, "std of Gaussian noise added to the input at training time (A.2.1: 0.3)")
+    grad_clip: float | None = _f(None, "clip each phase's gradient norm to this value")
+    # bookkeeping
+    seed: int = _f(0, "seed of every random stream (init, shuffling, prior, noise)")
+    device: str = _f("auto", "auto | cpu | cuda | cuda:N")
+    save_every: int = _f(1, "write the checkpoint every N epochs (and always at the end)")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "config") -> TrainConfig:
+        cfg = cls(**coerce(values, where))
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Impossible settings fail here, before any data is read."""
+        for name, valid in CHOICES.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"unknown {name} '{getattr(self, name)}'; valid {name}s: {', '.join(valid)}")
+        for name in ("z_dim", "batch_size", "save_every", "mixture_components", "noise_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        if self.epochs < 0:
+            raise ConfigError(f"--epochs must be 0 or more, got {self.epochs}")
+        if not self.hidden or min(self.hidden + self.disc_hidden, default=1) < 1 or not self.disc_hidden:
+            raise ConfigError("hidden and disc_hidden need at least one layer, each of at least 1 unit")
+        if min(self.lr_recon, self.lr_disc, self.lr_gen) <= 0 or self.input_noise < 0:
+            raise ConfigError("learning rates must be positive and input_noise non-negative")
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "posterior": ("deterministic", "gaussian", "universal"),
+    "optimizer": ("sgd", "adam"),
+    "output": ("auto", "sigmoid", "linear"),
+}
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def _coerce_one(name: str, value: Any, where: str) -> Any:
+    hint = _HINTS[name]
+    args = typing.get_args(hint)
+    optional = isinstance(hint, types.UnionType) and type(None) in args
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: '{name}' cannot be empty")
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    origin = typing.get_origin(base)
+    try:
+        if origin is list:
+            (inner,) = typing.get_args(base)
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [inner(v) for v in items if str(v).strip() != ""]
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(value)
+                return value.lower() in {"true", "1", "yes"}
+            return bool(value)
+        if base is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return base(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: '{name}' must be {_type_name(hint)}, got {value!r}") from None
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def coerce(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check names and types of user-given settings; unknown names are an error, not ignored."""
+    out = {}
+    for name, value in values.items():
+        key = name.replace("-", "_")
+        if key not in FIELDS:
+            raise ConfigError(f"{where}: unknown setting '{name}'; valid settings: {', '.join(FIELDS)}")
+        out[key] = _coerce_one(key, value, where)
+    return out
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file of settings (flat, or under a [train] table)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"config file {p} is not valid TOML ({e}); fix it or drop --config") from None
+    data = data.get("train", data)
+    return coerce(data, str(p))
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """--set key=value pairs; values are TOML literals (numbers, true/false, [lists]) or bare strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return coerce(out, "--set")
+
+
+def resolve(preset: dict[str, Any], file_values: dict[str, Any], flags: dict[str, Any]) -> TrainConfig:
+    merged: dict[str, Any] = {}
+    for layer in (preset, file_values, flags):
+        merged.update({k: v for k, v in layer.items()})
+    return TrainConfig.from_dict(merged)

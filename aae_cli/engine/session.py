@@ -1,0 +1,146 @@
+"""Start or resume a training run: data, trainer, checkpoints every few epochs, a JSONL metrics log.
+
+This is the library behind `aae train`; it prints nothing (progress goes through callbacks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aae_cli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from aae_cli.config import TrainConfig
+from aae_cli.data import load_dataset
+from aae_cli.data.base import DataSplits
+from aae_cli.engine.trainer import Trainer
+from aae_cli.errors import AAEError, ConfigError
+from aae_cli.variants import DataInfo, get_variant
+
+# Settings a resumed run may change; everything else is fixed by the checkpoint (exact resume).
+RESUMABLE = {"epochs", "save_every", "device", "data_dir", "download"}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{name}'; valid: auto, cpu, cuda, cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    return dev
+
+
+def data_info(data: DataSplits) -> DataInfo:
+    x = data.train.x
+    if x.dtype == np.uint8:
+        unit = True
+    elif "unit_range" in data.source:  # user data: the reader checked every split
+        unit = bool(data.source["unit_range"])
+    else:
+        unit = x.size == 0 or (float(x.min()) >= 0 and float(x.max()) <= 1)
+    return DataInfo(tuple(data.image_shape), data.n_classes, unit)
+
+
+def data_meta(cfg: TrainConfig, data: DataSplits, info: DataInfo) -> dict[str, Any]:
+    """What the checkpoint records of its data: enough to reload the same split and rebuild the model."""
+    return {"dataset": cfg.dataset, "limit": cfg.limit, "name": data.name,
+            "image_shape": list(info.image_shape),
+            "n_classes": info.n_classes, "unit_range": info.unit_range, "source": data.source,
+            "sizes": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)}}
+
+
+def info_from_meta(meta: dict[str, Any]) -> DataInfo:
+    return DataInfo(tuple(meta["image_shape"]), meta["n_classes"], bool(meta["unit_range"]))
+
+
+def check_writable(path: Path) -> None:
+    """Fail before training, not after an hour of it, when the checkpoint cannot be written."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AAEError(f"cannot create folder {folder} for the checkpoint: {e.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise AAEError(f"cannot write to {folder}; choose another --out")
+    if path.is_dir():
+        raise AAEError(f"--out {path} is a folder; give a file name such as {path / 'run.h5'}")
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    runs = Path("runs")
+    stem = f"{cfg.variant}-{Path(cfg.dataset).stem}-seed{cfg.seed}"
+    i = 1
+    while (runs / f"{stem}-{i}.h5").exists():
+        i += 1
+    return runs / f"{stem}-{i}.h5"
+
+
+class Run:
+    """A training run bound to its checkpoint path."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, ckpt: Checkpoint | None = None) -> None:
+        get_variant(cfg.variant)  # unknown names fail before any data is read
+        self.cfg, self.out = cfg, out
+        check_writable(out)
+        self.device = resolve_device(cfg.device)
+        self.data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download, limit=cfg.limit)
+        variant = get_variant(cfg.variant)
+        if variant.needs_labels and self.data.n_classes is None:
+            raise ConfigError(f"variant '{cfg.variant}' needs labels but dataset '{cfg.dataset}' has none")
+        self.info = data_info(self.data)
+        self.meta = data_meta(cfg, self.data, self.info)
+        self.trainer = Trainer(cfg, self.data, self.info, self.device, ckpt)
+
+    @classmethod
+    def resume(cls, path: Path, overrides: dict[str, Any], out: Path | None = None) -> Run:
+        ck = load_checkpoint(path)
+        fixed = {k: v for k, v in overrides.items() if k not in RESUMABLE and ck.config.get(k) != v}
+        if fixed:
+            raise ConfigError(f"cannot change {', '.join(sorted(fixed))} when resuming (fixed by {path}); "
+                              f"a resumed run may only change: {', '.join(sorted(RESUMABLE))}")
+        cfg = TrainConfig.from_dict({**ck.config, **overrides}, where=str(path))
+        return cls(cfg, out or path, ck)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out.with_suffix(".jsonl")
+
+    def save(self) -> None:
+        save_checkpoint(self.out, self.trainer.to_checkpoint(self.meta))
+
+    def fit(self, on_epoch_start: Callable[[int, int], None] | None = None,
+            on_step: Callable[[int, int], None] | None = None,
+            on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Train until cfg.epochs; checkpoint every save_every epochs and at the end."""
+        t, cfg = self.trainer, self.cfg
+        # The log is rewritten from the checkpoint's history, so a resumed run never duplicates lines.
+        with open(self.metrics_path, "w", encoding="utf-8") as log:
+            for rec in t.history:
+                log.write(json.dumps(rec) + "\n")
+        new = []
+        while t.epoch < cfg.epochs:
+            if on_epoch_start:
+                on_epoch_start(t.epoch + 1, t.batches())
+            rec = t.train_epoch(on_step)
+            new.append(rec)
+            with open(self.metrics_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(rec) + "\n")
+            if t.epoch % cfg.save_every == 0 or t.epoch == cfg.epochs:
+                self.save()
+            if on_epoch_end:
+                on_epoch_end(rec)
+        if not self.out.exists():  # e.g. --epochs equal to the checkpoint's epoch, written elsewhere
+            self.save()
+        return new
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.cfg)

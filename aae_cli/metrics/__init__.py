@@ -1,0 +1,1 @@
+"""Pure functions over arrays and tensors: distances, likelihoods, errors."""

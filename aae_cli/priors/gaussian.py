@@ -1,0 +1,25 @@
+"""Spherical Gaussian prior N(0, std^2 I) (paper A.1: std 5 for MNIST, 1 for the style code z)."""
+
+from __future__ import annotations
+
+import torch
+
+from aae_cli.priors.base import Prior, register_prior
+
+
+@register_prior
+class GaussianPrior(Prior):
+    name = "gaussian"
+
+    def __init__(self, dim: int, std: float = 1.0) -> None:
+        super().__init__(dim)
+        self.std = std
+
+    @classmethod
+    def from_options(cls, dim: int, *, std: float, k: int) -> Prior:
+        return cls(dim, std=std)
+
+    def sample(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is not None:
+            self._check_labels(labels)
+        return self.std * torch.randn(n, self.dim, generator=generator, device=generator.device)

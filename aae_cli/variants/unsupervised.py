@@ -1,0 +1,56 @@
+"""The basic adversarial autoencoder (Section 2, Fig. 1; appendix A.1).
+
+Per minibatch: reconstruction (encoder + decoder), then regularization: the discriminator learns to
+tell prior samples from codes, then the generator (= the encoder) learns to fool it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aae_cli.nets import Decoder, Discriminator, Encoder
+from aae_cli.priors import build_prior
+from aae_cli.variants.base import Batch, Phase, Variant, register_variant
+
+
+@register_variant
+class Unsupervised(Variant):
+    name = "unsupervised"
+    description = "basic AAE, any prior and posterior (Section 2, A.1)"
+    phases = (
+        Phase("reconstruction", ("encoder", "decoder"), "lr_recon", "momentum_recon", "reconstruction"),
+        Phase("discriminator", ("discriminator",), "lr_disc", "momentum_adv", "discriminator"),
+        Phase("generator", ("encoder",), "lr_gen", "momentum_adv", "generator"),
+    )
+
+    def build(self, prior_arrays: dict | None) -> None:
+        c = self.cfg
+        self.nets["encoder"] = Encoder(self.info.dim, c.hidden, c.z_dim, posterior=c.posterior,
+                                       noise_dim=c.noise_dim)
+        self.nets["decoder"] = Decoder(c.z_dim, list(reversed(c.hidden)), self.info.dim, output=self.output)
+        self.nets["discriminator"] = Discriminator(c.z_dim, c.disc_hidden)
+        self.priors["z"] = build_prior(c.prior, c.z_dim, std=c.prior_std, k=c.mixture_components,
+                                       arrays=prior_arrays)
+
+    def reconstruction(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        z = self.encode(self.train_input(b.x, gen), gen).z  # (B, z_dim)
+        loss = self.recon_loss(self.nets["decoder"](z), b.x)
+        return loss, {}
+
+    def discriminator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        with torch.no_grad():  # the encoder is not trained here: no graph through it
+            z_fake = self.encode(self.train_input(b.x, gen), gen).z
+        z_real = self.priors["z"].sample(b.x.shape[0], gen)
+        d = self.nets["discriminator"](torch.cat([z_real, z_fake]))  # one pass over both halves
+        loss, acc = self.adversarial_losses(d[: len(z_real)], d[len(z_real):])
+        return loss, {"disc_acc": acc}
+
+    def generator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        z = self.encode(self.train_input(b.x, gen), gen).z
+        loss = self.fooling_loss(self.nets["discriminator"](z))
+        return loss, {}
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = self.priors["z"].sample(n, generator)
+        return self.nets["decoder"](z)

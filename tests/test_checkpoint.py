@@ -1,0 +1,124 @@
+"""HDF5 checkpoints: round trip, exact resume, atomic writes, refusal of bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from aae_cli.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from aae_cli.errors import CheckpointError
+from tests.conftest import TINY
+
+
+def weights(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        out = {}
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset)
+                     and name.startswith(("nets/", "optim/", "rng/")) else None)
+        return out
+
+
+def test_checkpoint_holds_everything_needed(tiny_run: Path) -> None:
+    ck = load_checkpoint(tiny_run)
+    assert ck.epoch == 2 and ck.step == 2 * 6
+    assert ck.config["variant"] == "unsupervised" and ck.config["hidden"] == [64, 64]
+    assert ck.data["dataset"] == "mnist" and ck.data["limit"] == 300
+    assert ck.data["image_shape"] == [1, 28, 28]
+    assert [h["epoch"] for h in ck.history] == [1, 2]
+    assert set(ck.nets) == {"encoder", "decoder", "discriminator"}
+    assert set(ck.optim) == {"reconstruction", "discriminator", "generator"}
+    assert {"torch_cpu", "generator"} <= set(ck.rng)
+    with h5py.File(tiny_run, "r") as f:
+        assert f.attrs["format"] == "aae-checkpoint" and f.attrs["format_version"] == FORMAT_VERSION
+    lines = tiny_run.with_suffix(".jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_round_trip_is_lossless(tiny_run: Path, tmp_path: Path) -> None:
+    ck = load_checkpoint(tiny_run)
+    copy = tmp_path / "copy.h5"
+    save_checkpoint(copy, ck)
+    a, b = weights(tiny_run), weights(copy)
+    assert a.keys() == b.keys() and len(a) > 10
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+
+
+def test_resume_is_exact(aae, tmp_path: Path) -> None:
+    straight, split = tmp_path / "straight.h5", tmp_path / "split.h5"
+    for args in (["--epochs", "4", "--out", straight], ["--epochs", "2", "--out", split]):
+        assert aae("train", *args, *TINY, "--posterior", "gaussian").exit_code == 0
+    res = aae("train", "--resume", split, "--epochs", "4")
+    assert res.exit_code == 0, res.output
+    a, b = weights(straight), weights(split)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), f"{k} differs after resume"
+    assert len(split.with_suffix(".jsonl").read_text().splitlines()) == 4
+
+
+def test_resume_refuses_to_change_the_model(aae, tiny_run: Path) -> None:
+    res = aae("train", "--resume", tiny_run, "--epochs", "3", "--z-dim", "4")
+    assert res.exit_code != 0
+    assert "cannot change z_dim when resuming" in res.output
+
+
+def test_existing_checkpoint_is_not_overwritten(aae, tiny_run: Path) -> None:
+    before = tiny_run.read_bytes()
+    res = aae("train", "--epochs", "1", "--out", tiny_run, *TINY)
+    assert res.exit_code != 0 and "exists" in res.output
+    assert tiny_run.read_bytes() == before
+
+
+def test_failed_write_keeps_the_old_checkpoint(tiny_run: Path) -> None:
+    before = tiny_run.read_bytes()
+    ck = load_checkpoint(tiny_run)
+    ck.nets["encoder"]["bad"] = object()  # cannot be stored: the write fails half-way
+    with pytest.raises(Exception):  # noqa: B017 - any failure will do, the point is what is left behind
+        save_checkpoint(tiny_run, ck)
+    assert tiny_run.read_bytes() == before
+    assert not list(tiny_run.parent.glob(".*.tmp-*"))
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated", "foreign", "newer", "external"])
+def test_bad_checkpoints_get_one_clear_error(kind: str, tiny_run: Path, tmp_path: Path, aae) -> None:
+    bad = tmp_path / f"{kind}.h5"
+    if kind == "empty":
+        bad.write_bytes(b"")
+    elif kind == "text":
+        bad.write_text("hello")
+    elif kind == "truncated":
+        bad.write_bytes(tiny_run.read_bytes()[:5000])
+    elif kind == "foreign":
+        with h5py.File(bad, "w") as f:
+            f["x"] = np.zeros(3)
+    elif kind == "newer":
+        bad.write_bytes(tiny_run.read_bytes())
+        with h5py.File(bad, "a") as f:
+            f.attrs["format_version"] = FORMAT_VERSION + 1
+    elif kind == "external":
+        bad.write_bytes(tiny_run.read_bytes())
+        with h5py.File(bad, "a") as f:
+            f["nets/evil"] = h5py.ExternalLink("/etc/passwd", "/")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+    res = aae("sample", bad, "--out", tmp_path / "g.png")
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1, res.output
+    if kind == "newer":
+        assert f"version {FORMAT_VERSION + 1}" in res.output
+
+
+def test_model_rebuilt_from_checkpoint_matches(tiny_run: Path) -> None:
+    from aae_cli.engine.model_io import load_model
+
+    model, ck = load_model(tiny_run, torch.device("cpu"))
+    for name, net in model.nets.items():
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, ck.nets[name][k])
