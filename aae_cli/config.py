@@ -39,10 +39,20 @@ class TrainConfig:
     z_dim: int = _f(8, "size of the code z (paper A.1: 8 for MNIST)")
     posterior: str = _f("deterministic", "q(z|x): deterministic | gaussian | universal")
     noise_dim: int = _f(16, "size of the noise input eta of the universal-approximator posterior")
+    # labels and clusters (Sections 2.3, 5-7)
+    labels: str | None = _f(None, "labelled training examples: N (drawn evenly across classes) or all")
+    label_seed: int | None = _f(None, "seed of the labelled-subset draw (default: --seed); record it")
+    clusters: int = _f(16, "categories of q(y|x) for unsup-cluster and dim-reduction (paper: 16, 30; 20)")
+    head_distance: float = _f(6.0, "dim-reduction: cluster heads closer than this are pushed apart (eta)")
+    fixed_heads: bool = _f(False, "dim-reduction: fix the cluster heads W_C to 10 I (n = m = 10, Fig. 11d)")
     # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
     hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")
     disc_hidden: list[int] = _f([1000, 1000], "hidden layer sizes of the discriminator")
     output: str = _f("auto", "decoder output: sigmoid | linear | auto (sigmoid for data in [0, 1])")
+    encoder_bn: bool = _f(False, "batch norm in every encoder layer incl. the heads (A.2.2 SVHN, A.3)")
+    decoder_bn: bool = _f(False, "batch norm in the decoder's hidden layers (A.2.2 SVHN)")
+    input_dropout: float = _f(0.0, "dropout rate on the encoder's input (A.2.2, A.3: 0.2)")
+    standardize: bool = _f(False, "standardise each input dimension with the training mean and std (A.2.2)")
     init_std: float = _f(0.01, "std of the Gaussian weight init (paper: 0.01); 0 = PyTorch default init")
     # optimisation (appendix A.2.1 schedule shape: per-phase lr and momentum, step decay)
     epochs: int = _f(5, "total epochs (with --resume: train until this epoch)")
@@ -53,6 +63,8 @@ class TrainConfig:
     lr_gen: float = _f(2e-4, "learning rate of the generator step of the regularization phase")
     momentum_recon: float = _f(0.9, "SGD momentum of the reconstruction phase (Adam: beta1)")
     momentum_adv: float = _f(0.1, "SGD momentum of the adversarial phases (Adam: beta1)")
+    lr_semi: float = _f(0.1, "learning rate of the semi-supervised classification phase (A.2.1: 0.1)")
+    momentum_semi: float = _f(0.9, "SGD momentum of the classification phase (Adam: beta1)")
     lr_decay_epochs: list[int] = _f([50, 1000], "epochs after which every learning rate is divided")
     lr_decay_factor: float = _f(0.1, "factor applied to every learning rate at each decay epoch")
     input_noise: float = _f(0.0, "std of Gaussian noise added to the input at training time (A.2.1: 0.3)")
@@ -74,8 +86,9 @@ class TrainConfig:
     def validate(self) -> None:
         """Impossible settings fail here, before any data is read."""
         for name, valid in CHOICES.items():
-            if getattr(self, name) not in valid:
-                raise ConfigError(f"unknown {name} '{getattr(self, name)}'; valid {name}s: {', '.join(valid)}")
+            value = getattr(self, name)
+            if value not in valid:
+                raise ConfigError(f"unknown {name} '{value}'; valid {name}s: {', '.join(valid)}")
         for name in ("z_dim", "batch_size", "save_every", "mixture_components", "noise_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -85,8 +98,19 @@ class TrainConfig:
             raise ConfigError(f"--epochs must be 0 or more, got {self.epochs}")
         if not self.hidden or min(self.hidden + self.disc_hidden, default=1) < 1 or not self.disc_hidden:
             raise ConfigError("hidden and disc_hidden need at least one layer, each of at least 1 unit")
-        if min(self.lr_recon, self.lr_disc, self.lr_gen) <= 0 or self.input_noise < 0:
+        if min(self.lr_recon, self.lr_disc, self.lr_gen, self.lr_semi) <= 0 or self.input_noise < 0:
             raise ConfigError("learning rates must be positive and input_noise non-negative")
+        if self.clusters < 2:
+            raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
+        if not 0 <= self.input_dropout < 1:
+            raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
+        if self.labels is not None and self.labels != "all":
+            try:
+                n = int(self.labels)
+            except ValueError:
+                raise ConfigError(f"--labels must be a number or 'all', got {self.labels!r}") from None
+            if n < 1:
+                raise ConfigError(f"--labels must be at least 1, got {n}")
 
 
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -21,6 +21,8 @@ def train(
     posterior: Annotated[str | None, Opt(help="deterministic | gaussian | universal")] = None,
     z_dim: Annotated[int | None, Opt("--z-dim", help="size of the code z")] = None,
     hidden: Annotated[str | None, Opt(help="hidden layer sizes, e.g. 1000,1000")] = None,
+    labels: Annotated[str | None, Opt(help="labelled examples: N (evenly across classes) or all")] = None,
+    clusters: Annotated[int | None, Opt(help="categories of q(y|x) (unsup-cluster, dim-reduction)")] = None,
     dataset: Annotated[str | None, Opt(help="mnist | fashion-mnist | svhn | svhn-extra | PATH")] = None,
     data_dir: Annotated[str | None, Opt(help="folder of dataset files (else $AAE_DATA_DIR)")] = None,
     download: Annotated[bool | None, Opt("--download", help="download missing files (SVHN)")] = None,
@@ -44,6 +46,7 @@ def train(
 
     given: dict[str, Any] = {k: v for k, v in {
         "variant": variant, "prior": prior, "posterior": posterior, "z_dim": z_dim, "hidden": hidden,
+        "labels": labels, "clusters": clusters,
         "dataset": dataset, "data_dir": data_dir, "download": download, "epochs": epochs,
         "batch_size": batch_size, "limit": limit, "device": device, "seed": seed, "save_every": save_every,
     }.items() if v is not None}
@@ -56,7 +59,8 @@ def train(
         err.print(f"resuming {resume} at epoch {run.trainer.epoch} -> {run.cfg.epochs}", highlight=False)
     else:
         name = flags.get("variant", file_values.get("variant", "unsupervised"))
-        cfg = resolve(get_variant(name).preset, file_values, flags)
+        dataset_name = str(flags.get("dataset", file_values.get("dataset", "mnist")))
+        cfg = resolve(get_variant(name).preset_for(dataset_name), file_values, flags)
         target = out or default_out(cfg)
         if target.exists() and not overwrite:
             raise AAEError(f"{target} exists; resume it with --resume {target}, or choose another --out "

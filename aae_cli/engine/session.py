@@ -19,6 +19,7 @@ from aae_cli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from aae_cli.config import TrainConfig
 from aae_cli.data import load_dataset
 from aae_cli.data.base import DataSplits
+from aae_cli.data.labelled import labelled_subset
 from aae_cli.engine.trainer import Trainer
 from aae_cli.errors import AAEError, ConfigError
 from aae_cli.variants import DataInfo, get_variant
@@ -89,16 +90,42 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, out: Path, ckpt: Checkpoint | None = None) -> None:
         get_variant(cfg.variant)  # unknown names fail before any data is read
+        cfg.validate()
         self.cfg, self.out = cfg, out
         check_writable(out)
         self.device = resolve_device(cfg.device)
         self.data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download, limit=cfg.limit)
-        variant = get_variant(cfg.variant)
-        if variant.needs_labels and self.data.n_classes is None:
-            raise ConfigError(f"variant '{cfg.variant}' needs labels but dataset '{cfg.dataset}' has none")
         self.info = data_info(self.data)
         self.meta = data_meta(cfg, self.data, self.info)
-        self.trainer = Trainer(cfg, self.data, self.info, self.device, ckpt)
+        self.arrays = dict(ckpt.arrays) if ckpt else {}
+        labelled = self._labelled_subset(ckpt)
+        if labelled is not None:
+            self.arrays["labelled"] = labelled
+            self.meta["labelled"] = {"count": len(labelled), "seed": self.label_seed, "spec": cfg.labels}
+        self.trainer = Trainer(cfg, self.data, self.info, self.device, ckpt, labelled)
+
+    @property
+    def label_seed(self) -> int:
+        return self.cfg.seed if self.cfg.label_seed is None else self.cfg.label_seed
+
+    def _labelled_subset(self, ckpt: Checkpoint | None) -> np.ndarray | None:
+        """Which training labels the model sees; a resumed run keeps the subset it started with."""
+        cfg = self.cfg
+        use = get_variant(cfg.variant).label_use(cfg)
+        if use == "none":
+            if cfg.labels is not None:
+                raise ConfigError(f"variant '{cfg.variant}' does not use labels; drop --labels")
+            return None
+        if self.data.n_classes is None or self.data.train.y is None:
+            raise ConfigError(f"variant '{cfg.variant}' needs labels but dataset '{cfg.dataset}' has none; "
+                              "give a labelled dataset (npz/h5 with y, or class subfolders)")
+        if use == "all":
+            return None
+        if cfg.labels is None:
+            raise ConfigError(f"variant '{cfg.variant}' needs --labels N (or all)")
+        if ckpt is not None and "labelled" in ckpt.arrays:
+            return np.asarray(ckpt.arrays["labelled"], dtype=np.int64)
+        return labelled_subset(self.data.train.y, cfg.labels, self.data.n_classes, self.label_seed)
 
     @classmethod
     def resume(cls, path: Path, overrides: dict[str, Any], out: Path | None = None) -> Run:
@@ -115,7 +142,7 @@ class Run:
         return self.out.with_suffix(".jsonl")
 
     def save(self) -> None:
-        save_checkpoint(self.out, self.trainer.to_checkpoint(self.meta))
+        save_checkpoint(self.out, self.trainer.to_checkpoint(self.meta, self.arrays))
 
     def fit(self, on_epoch_start: Callable[[int, int], None] | None = None,
             on_step: Callable[[int, int], None] | None = None,

@@ -15,7 +15,7 @@ import torch
 
 from aae_cli.checkpoint import Checkpoint
 from aae_cli.config import TrainConfig
-from aae_cli.data.base import DataSplits
+from aae_cli.data.base import DataSplits, Split
 from aae_cli.engine.optim import lr_scale, make_optimizer
 from aae_cli.errors import AAEError
 from aae_cli.variants import Batch, DataInfo, Variant, get_variant
@@ -39,9 +39,14 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
+def cfg_seed_mix(seed: int, epoch: int, stream: int) -> int:
+    """A seed per (run seed, epoch, stream): shuffles need no saved state to resume exactly."""
+    return (seed * 1_000_003 + epoch) * 7 + stream
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, data: DataSplits, info: DataInfo, device: torch.device,
-                 ckpt: Checkpoint | None = None) -> None:
+                 ckpt: Checkpoint | None = None, labelled: np.ndarray | None = None) -> None:
         self.cfg, self.data, self.info, self.device = cfg, data, info, device
         torch.manual_seed(cfg.seed)  # global stream: dropout and anything else not given a generator
         prior_arrays = ckpt.priors.get("z") if ckpt else None
@@ -54,11 +59,35 @@ class Trainer:
         self.base_lr = {ph.name: getattr(cfg, ph.lr) for ph in self.phases}
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # prior draws, noise
         self.x = device_tensor(data.train.x, device)
-        self.y = None if data.train.y is None else torch.from_numpy(data.train.y).to(device)
-        self.x_val = device_tensor(data.validation.x[:10000], device) if len(data.validation) else None
+        if cfg.standardize and ckpt is None:
+            self.model.nets["scaler"].fit(self.x)
+        if self.x.dtype != torch.uint8:  # float on the device: standardise once, not per batch
+            self.x = self.model.to_model(self.x)
+        self.y = self._labels_given(data, labelled)
+        self.labelled = None if labelled is None else torch.from_numpy(labelled).to(device)
+        self.held_out = {split: self._held_out(getattr(data, split)) for split in ("validation", "test")}
         self.epoch, self.step, self.history = 0, 0, []
         if ckpt is not None:
             self.restore(ckpt)
+
+    def _labels_given(self, data: DataSplits, labelled: np.ndarray | None) -> torch.Tensor | None:
+        """(N,) the labels the model may see: all, those of the labelled subset (-1 elsewhere), or none."""
+        use = self.model.label_use(self.cfg)
+        if use == "none" or data.train.y is None:
+            return None
+        y = torch.from_numpy(np.asarray(data.train.y, dtype=np.int64))
+        if use == "subset" and labelled is not None:
+            known = torch.full_like(y, -1)
+            known[labelled] = y[labelled]
+            y = known
+        return y.to(self.device)
+
+    def _held_out(self, split: Split) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        if not len(split):
+            return None
+        x = self.model.to_model(as_float(device_tensor(split.x[:10000], self.device)))
+        y = None if split.y is None else torch.from_numpy(np.asarray(split.y[:10000])).to(self.device)
+        return x, y
 
     # -- one epoch ---------------------------------------------------------------------------------
     def batches(self) -> int:
@@ -72,15 +101,19 @@ class Trainer:
                 group["lr"] = self.base_lr[ph.name] * scale
         model.train()
         # The shuffle depends only on (seed, epoch): resuming needs no shuffle state.
-        shuffle = torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch)
+        shuffle = torch.Generator().manual_seed(cfg_seed_mix(cfg.seed, self.epoch, 0))
         perm = torch.randperm(len(self.x), generator=shuffle)
         perm = perm.to(self.device)
         n_batches, bs = self.batches(), min(cfg.batch_size, len(self.x))
+        lab_order = self._labelled_order(n_batches * bs) if model.labelled_batches else None
         sums: dict[str, torch.Tensor] = {}
         start = time.perf_counter()
         for i in range(n_batches):
             idx = perm[i * bs:(i + 1) * bs]
-            batch = Batch(x=as_float(self.x[idx]), y=None if self.y is None else self.y[idx])
+            batch = Batch(x=self._x(idx), y=None if self.y is None else self.y[idx])
+            if lab_order is not None:
+                lab = lab_order[i * bs:(i + 1) * bs]
+                batch.x_lab, batch.y_lab = self._x(lab), self.y[lab]
             for ph in self.phases:
                 loss, extras = getattr(model, ph.loss)(batch, self.gen)
                 opt = self.opts[ph.name]
@@ -105,17 +138,33 @@ class Trainer:
             raise Diverged(f"training diverged in epoch {self.epoch + 1}: the {bad[0]} phase loss is "
                            f"{record[bad[0]]}; the last good checkpoint is kept; lower the learning "
                            "rates or set grad_clip (--set grad_clip=5)")
-        if self.x_val is not None:
-            model.eval()
-            record.update({f"val_{k}": v for k, v in model.evaluate(self.x_val).items()})
+        model.eval()
+        for split, prefix in (("validation", "val_"), ("test", "test_")):
+            if self.held_out[split] is not None:
+                metrics = model.evaluate(*self.held_out[split])
+                # test: only the paper's reported number (error), never used to choose anything
+                keep = [k for k in metrics if split == "validation" or k == "error"]
+                record.update({prefix + k: metrics[k] for k in keep})
         record.update({"lr_scale": scale, "seconds": round(seconds, 3),
                        "images_per_s": round(n_batches * bs / max(seconds, 1e-9), 1)})
         self.epoch += 1
         self.history.append(record)
         return record
 
+    def _x(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.x[idx]
+        return self.model.to_model(as_float(x)) if x.dtype == torch.uint8 else x
+
+    def _labelled_order(self, n: int) -> torch.Tensor:
+        """n indices cycling through shuffles of the labelled subset; depends only on (seed, epoch)."""
+        assert self.labelled is not None and self.y is not None, "variant needs a labelled subset"
+        g = torch.Generator().manual_seed(cfg_seed_mix(self.cfg.seed, self.epoch, 1))
+        reps = -(-n // len(self.labelled))
+        order = torch.cat([torch.randperm(len(self.labelled), generator=g) for _ in range(reps)])[:n]
+        return self.labelled[order.to(self.device)]
+
     # -- checkpoint state --------------------------------------------------------------------------
-    def to_checkpoint(self, data_meta: dict[str, Any]) -> Checkpoint:
+    def to_checkpoint(self, data_meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Checkpoint:
         import dataclasses
 
         nets = {name: dict(net.state_dict()) for name, net in self.model.nets.items()}
@@ -125,7 +174,8 @@ class Trainer:
         return Checkpoint(config=dataclasses.asdict(self.cfg), data=data_meta, epoch=self.epoch,
                           step=self.step, history=list(self.history), nets=nets,
                           optim={k: o.state_dict() for k, o in self.opts.items()}, rng=rng,
-                          priors={k: a for k, p in self.model.priors.items() if (a := p.arrays())})
+                          priors={k: a for k, p in self.model.priors.items() if (a := p.arrays())},
+                          arrays=arrays)
 
     def restore(self, ck: Checkpoint) -> None:
         for name, net in self.model.nets.items():

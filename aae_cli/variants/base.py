@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from aae_cli.config import TrainConfig
-from aae_cli.nets import Encoded, init_gaussian
+from aae_cli.nets import Decoder, Discriminator, Encoded, Encoder, init_gaussian
+from aae_cli.nets.scaler import Standardizer
 from aae_cli.priors import Prior
 
 
@@ -23,6 +24,12 @@ class Phase:
     lr: str  # config field holding its learning rate
     momentum: str  # config field holding its momentum (Adam: beta1)
     loss: str  # method of the variant: (batch, generator) -> (loss, {extra metric: scalar tensor})
+
+
+RECONSTRUCTION = Phase("reconstruction", ("encoder", "decoder"), "lr_recon", "momentum_recon",
+                       "reconstruction")
+DISCRIMINATOR = Phase("discriminator", ("discriminator",), "lr_disc", "momentum_adv", "discriminator")
+GENERATOR = Phase("generator", ("encoder",), "lr_gen", "momentum_adv", "generator")
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,9 @@ class DataInfo:
 @dataclass
 class Batch:
     x: torch.Tensor  # (B, D) float32
-    y: torch.Tensor | None = None  # (B,) int64 labels, -1 where unlabelled
+    y: torch.Tensor | None = None  # (B,) int64 labels, -1 where the label is not given to the model
+    x_lab: torch.Tensor | None = None  # (B, D) a minibatch of the labelled subset (semi-supervised phase)
+    y_lab: torch.Tensor | None = None  # (B,) its labels
 
 
 class Variant(nn.Module):
@@ -50,9 +59,10 @@ class Variant(nn.Module):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    phases: ClassVar[tuple[Phase, ...]] = ()
-    preset: ClassVar[dict[str, Any]] = {}  # the paper's settings for this model (appendix A)
-    needs_labels: ClassVar[bool] = False
+    phases: tuple[Phase, ...] = ()  # a subclass may choose them per config in build()
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # the paper's settings: "default", or per dataset
+    labelled_batches: ClassVar[bool] = False  # the engine adds a labelled minibatch to every batch
+    predicts_classes = False  # q(y|x) has one output per class of the data (its error is reported)
 
     def __init__(self, cfg: TrainConfig, info: DataInfo, prior_arrays: dict | None = None) -> None:
         super().__init__()
@@ -60,23 +70,62 @@ class Variant(nn.Module):
         self.nets = nn.ModuleDict()
         self.priors: dict[str, Prior] = {}
         self.build(prior_arrays)
-        init_gen = torch.Generator().manual_seed(cfg.seed)
-        init_gaussian(self.nets, cfg.init_std, init_gen)
+        if cfg.standardize:
+            self.nets["scaler"] = Standardizer(info.dim)
+        init_gaussian(self.nets, cfg.init_std, torch.Generator().manual_seed(cfg.seed))
 
     # -- to override -------------------------------------------------------------------------------
     def build(self, prior_arrays: dict | None) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def label_use(cls, cfg: TrainConfig) -> str:
+        """"none", "subset" (a --labels subset is given to the model) or "all" (every label is)."""
+        return "none"
+
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n, D) decoded prior draws."""
         raise NotImplementedError
 
+    def sample_grid(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, int | None]:
+        """Images for `aae sample` and the number of columns (None: square). Conditional models override."""
+        return self.sample(n, generator), None
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor | None:
+        """(B, K) q(y|x) for models that have it, else None."""
+        return None
+
     # -- shared helpers ----------------------------------------------------------------------------
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data space -> the space the model is trained in (standardised when cfg.standardize)."""
+        return self.nets["scaler"](x) if "scaler" in self.nets else x
+
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder output -> data space (pixels), for samples and figures."""
+        return self.nets["scaler"].inverse(x) if "scaler" in self.nets else x
+
+    @classmethod
+    def preset_for(cls, dataset: str) -> dict[str, Any]:
+        family = next((k for k in cls.presets if k != "default" and dataset.startswith(k)), "default")
+        return dict(cls.presets.get(family, {}))
+
     @property
     def output(self) -> str:
         if self.cfg.output == "auto":
-            return "sigmoid" if self.info.unit_range else "linear"
+            return "sigmoid" if self.info.unit_range and not self.cfg.standardize else "linear"
         return self.cfg.output
+
+    def make_encoder(self, z_dim: int, y_dim: int = 0) -> Encoder:
+        c = self.cfg
+        return Encoder(self.info.dim, c.hidden, z_dim, posterior=c.posterior, noise_dim=c.noise_dim,
+                       y_dim=y_dim, batch_norm=c.encoder_bn, input_dropout=c.input_dropout)
+
+    def make_decoder(self, in_dim: int, cond_dim: int = 0) -> Decoder:
+        return Decoder(in_dim, list(reversed(self.cfg.hidden)), self.info.dim, cond_dim=cond_dim,
+                       output=self.output, batch_norm=self.cfg.decoder_bn)
+
+    def make_discriminator(self, in_dim: int, cond_dim: int = 0) -> Discriminator:
+        return Discriminator(in_dim, self.cfg.disc_hidden, cond_dim=cond_dim)
 
     def train_input(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Appendix A.2.1: Gaussian noise on the input layer, at training time only."""
@@ -87,6 +136,10 @@ class Variant(nn.Module):
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None,
                sample: bool = True) -> Encoded:
         return self.nets["encoder"](x, generator, sample=sample)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x_hat from the posterior mean, for held-out reconstruction cost."""
+        return self.nets["decoder"](self.encode(x, sample=False).z)
 
     @staticmethod
     def recon_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -107,14 +160,19 @@ class Variant(nn.Module):
         return nn.functional.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
-        """Held-out metrics: mean reconstruction cost (posterior mean codes)."""
-        total = 0.0
-        for i in range(0, x.shape[0], batch_size):
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor | None, batch_size: int = 1000) -> dict[str, float]:
+        """Held-out metrics: reconstruction cost; classification error (%) where q(y|x) predicts classes."""
+        recon, wrong, n = 0.0, 0, x.shape[0]
+        scored = y is not None and self.predicts_classes
+        for i in range(0, n, batch_size):
             xb = x[i:i + batch_size]
-            x_hat = self.nets["decoder"](self.encode(xb, sample=False).z)
-            total += float(0.5 * (x_hat - xb).pow(2).sum())
-        return {"recon": total / max(1, x.shape[0])}
+            recon += float(0.5 * (self.reconstruct(xb) - xb).pow(2).sum())
+            if scored:
+                wrong += int((self.classify(xb).argmax(1) != y[i:i + batch_size]).sum())
+        out = {"recon": recon / max(1, n)}
+        if scored:
+            out["error"] = 100.0 * wrong / max(1, n)
+        return out
 
 
 VARIANTS: dict[str, type[Variant]] = {}
@@ -122,6 +180,5 @@ VARIANTS: dict[str, type[Variant]] = {}
 
 def register_variant(cls: type[Variant]) -> type[Variant]:
     assert cls.name and cls.name not in VARIANTS, f"variant name {cls.name!r} missing or taken"
-    assert cls.phases, f"variant {cls.name} declares no phases"
     VARIANTS[cls.name] = cls
     return cls

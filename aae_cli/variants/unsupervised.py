@@ -8,34 +8,27 @@ from __future__ import annotations
 
 import torch
 
-from aae_cli.nets import Decoder, Discriminator, Encoder
 from aae_cli.priors import build_prior
-from aae_cli.variants.base import Batch, Phase, Variant, register_variant
+from aae_cli.variants.base import DISCRIMINATOR, GENERATOR, RECONSTRUCTION, Batch, Variant, register_variant
 
 
 @register_variant
 class Unsupervised(Variant):
     name = "unsupervised"
     description = "basic AAE, any prior and posterior (Section 2, A.1)"
-    phases = (
-        Phase("reconstruction", ("encoder", "decoder"), "lr_recon", "momentum_recon", "reconstruction"),
-        Phase("discriminator", ("discriminator",), "lr_disc", "momentum_adv", "discriminator"),
-        Phase("generator", ("encoder",), "lr_gen", "momentum_adv", "generator"),
-    )
+    phases = (RECONSTRUCTION, DISCRIMINATOR, GENERATOR)
 
     def build(self, prior_arrays: dict | None) -> None:
         c = self.cfg
-        self.nets["encoder"] = Encoder(self.info.dim, c.hidden, c.z_dim, posterior=c.posterior,
-                                       noise_dim=c.noise_dim)
-        self.nets["decoder"] = Decoder(c.z_dim, list(reversed(c.hidden)), self.info.dim, output=self.output)
-        self.nets["discriminator"] = Discriminator(c.z_dim, c.disc_hidden)
+        self.nets["encoder"] = self.make_encoder(c.z_dim)
+        self.nets["decoder"] = self.make_decoder(c.z_dim)
+        self.nets["discriminator"] = self.make_discriminator(c.z_dim)
         self.priors["z"] = build_prior(c.prior, c.z_dim, std=c.prior_std, k=c.mixture_components,
                                        arrays=prior_arrays)
 
     def reconstruction(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         z = self.encode(self.train_input(b.x, gen), gen).z  # (B, z_dim)
-        loss = self.recon_loss(self.nets["decoder"](z), b.x)
-        return loss, {}
+        return self.recon_loss(self.nets["decoder"](z), b.x), {}
 
     def discriminator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         with torch.no_grad():  # the encoder is not trained here: no graph through it
@@ -47,10 +40,8 @@ class Unsupervised(Variant):
 
     def generator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         z = self.encode(self.train_input(b.x, gen), gen).z
-        loss = self.fooling_loss(self.nets["discriminator"](z))
-        return loss, {}
+        return self.fooling_loss(self.nets["discriminator"](z)), {}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        z = self.priors["z"].sample(n, generator)
-        return self.nets["decoder"](z)
+        return self.to_data(self.nets["decoder"](self.priors["z"].sample(n, generator)))
