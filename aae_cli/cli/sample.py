@@ -25,7 +25,7 @@ def sample(
     data_dir: Annotated[str | None, Opt(help="folder of dataset files, for --nearest")] = None,
     json_: Annotated[bool, Opt("--json", help="print the result as one JSON object")] = False,
 ) -> None:
-    """Decode draws from the prior into a grid of images."""
+    """Decode draws from the prior into a grid of images (conditional models: a row per style/cluster)."""
     import numpy as np
     import torch
 
@@ -40,13 +40,14 @@ def sample(
     dev = resolve_device(device)
     model, ck = load_model(checkpoint, dev)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    x = model.sample(n, gen).float().cpu()  # (n, D)
+    x, ncol = model.sample_grid(n, gen)  # conditional models: one row per style, cluster or class
+    x = x.float().cpu()  # (n', D)
     shape, unit = model.info.image_shape, model.info.unit_range
     out = out or checkpoint.with_name(f"{checkpoint.stem}-samples.png")
     if npy is not None:
         np.save(npy, x.numpy())
     imgs = to_images(x.numpy(), shape, unit)
-    ncol, group = None, 1
+    group = 1
     if nearest:
         data = load_dataset(ck.data["dataset"], data_dir, limit=ck.data.get("limit"))
         pool = torch.from_numpy(np.asarray(data.train.x))
@@ -54,13 +55,12 @@ def sample(
         near = to_images(np.asarray(data.train.x[idx], dtype=np.float32) / (255.0 if pool.dtype == torch.uint8
                                                                            else 1.0), shape, unit)
         imgs = np.stack([imgs, near], axis=1).reshape(-1, *imgs.shape[1:])  # sample, nearest, sample, ...
-        side = int(np.ceil(np.sqrt(n)))
-        ncol, group = 2 * side, 2
+        ncol, group = 2 * (ncol or int(np.ceil(np.sqrt(len(x))))), 2
     try:
         grid(imgs, ncol=ncol, group=group).save(out)
     except OSError as e:
         raise AAEError(f"cannot write {out}: {e}") from None
-    result = {"grid": str(out), "n": n, "seed": seed, "epoch": ck.epoch}
+    result = {"grid": str(out), "n": len(x), "seed": seed, "epoch": ck.epoch}
     if npy is not None:
         result["npy"] = str(npy)
     print_result("aae sample", result, json_)

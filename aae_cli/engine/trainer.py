@@ -18,7 +18,7 @@ from aae_cli.config import TrainConfig
 from aae_cli.data.base import DataSplits, Split
 from aae_cli.engine.optim import lr_scale, make_optimizer
 from aae_cli.errors import AAEError
-from aae_cli.variants import Batch, DataInfo, Variant, get_variant
+from aae_cli.variants import Batch, DataInfo, Phase, Variant, get_variant
 
 # Below this many bytes the training images live on the device as float32 (no per-batch conversion).
 _FLOAT_CACHE_BYTES = 2 << 30
@@ -115,15 +115,7 @@ class Trainer:
                 lab = lab_order[i * bs:(i + 1) * bs]
                 batch.x_lab, batch.y_lab = self._x(lab), self.y[lab]
             for ph in self.phases:
-                loss, extras = getattr(model, ph.loss)(batch, self.gen)
-                opt = self.opts[ph.name]
-                opt.zero_grad(set_to_none=True)
-                # inputs=: gradients only for the weights this phase owns (no wasted work, no leaks)
-                params = [p for g in opt.param_groups for p in g["params"]]
-                loss.backward(inputs=params)
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
+                loss, extras = self.run_phase(ph, batch)
                 for k, v in {ph.name: loss, **extras}.items():  # summed on the device: no sync per step
                     sums[k] = sums.get(k, 0) + v.detach()
             self.step += 1
@@ -150,6 +142,20 @@ class Trainer:
         self.epoch += 1
         self.history.append(record)
         return record
+
+    def run_phase(self, ph: Phase, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimizer step of one phase: its loss, gradients for its own weights only, the update."""
+        loss, extras = getattr(self.model, ph.loss)(batch, self.gen)
+        opt = self.opts[ph.name]
+        opt.zero_grad(set_to_none=True)
+        params = [p for g in opt.param_groups for p in g["params"]]
+        # inputs=: no gradient work for weights another phase owns (the generator phase runs through
+        # the discriminator but must not touch it)
+        loss.backward(inputs=params)
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        opt.step()
+        return loss.detach(), extras
 
     def _x(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.x[idx]

@@ -15,7 +15,9 @@ class Decoder(nn.Module):
         if output not in ("sigmoid", "linear"):
             raise ValueError(f"unknown decoder output '{output}'; valid: sigmoid, linear")
         self.cond_dim, self.output = cond_dim, output
-        self.net = mlp([z_dim + cond_dim, *hidden, out_dim], batch_norm=batch_norm)
+        # A.2.2 (SVHN): batch norm in every autoencoder layer, the linear output layer included
+        self.net = mlp([z_dim + cond_dim, *hidden, out_dim], batch_norm=batch_norm,
+                       out_batch_norm=batch_norm and output == "linear")
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, z_dim), cond (B, cond_dim) -> x_hat (B, D)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from aae_cli.priors.base import Prior, register_prior
@@ -23,3 +25,7 @@ class GaussianPrior(Prior):
         if labels is not None:
             self._check_labels(labels)
         return self.std * torch.randn(n, self.dim, generator=generator, device=generator.device)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """(n,) log N(z; 0, std^2 I)."""
+        return (-0.5 * (z / self.std).pow(2) - math.log(self.std * math.sqrt(2 * math.pi))).sum(1)

@@ -50,3 +50,15 @@ class MixturePrior(Prior):
         angle = 2 * math.pi * comp.to(torch.float32) / k
         cos, sin = angle.cos(), angle.sin()
         return torch.stack([cos * local[:, 0] - sin * local[:, 1], sin * local[:, 0] + cos * local[:, 1]], 1)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """(n,) log density: the VAE baseline needs it (an AAE never does)."""
+        k = self.n_components
+        angle = 2 * math.pi * torch.arange(k, dtype=z.dtype, device=z.device) / k
+        cos, sin = angle.cos(), angle.sin()  # (k,)
+        # each point in each component's own frame: rotate back by the component's angle
+        u = cos * z[:, :1] + sin * z[:, 1:2] - self.radius  # (n, k) along the radius
+        v = -sin * z[:, :1] + cos * z[:, 1:2]  # (n, k) tangential
+        log_n = (-0.5 * ((u / self.radial_std) ** 2 + (v / self.tangential_std) ** 2)
+                 - math.log(2 * math.pi * self.radial_std * self.tangential_std))
+        return torch.logsumexp(log_n, dim=1) - math.log(k)

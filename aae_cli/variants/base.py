@@ -137,9 +137,13 @@ class Variant(nn.Module):
                sample: bool = True) -> Encoded:
         return self.nets["encoder"](x, generator, sample=sample)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x_hat from the posterior mean, for held-out reconstruction cost."""
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x_hat from the posterior mean, for held-out reconstruction cost (y: labels, where used)."""
         return self.nets["decoder"](self.encode(x, sample=False).z)
+
+    @staticmethod
+    def one_hot(y: torch.Tensor, k: int) -> torch.Tensor:
+        return nn.functional.one_hot(y, k).to(torch.float32)
 
     @staticmethod
     def recon_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -166,9 +170,10 @@ class Variant(nn.Module):
         scored = y is not None and self.predicts_classes
         for i in range(0, n, batch_size):
             xb = x[i:i + batch_size]
-            recon += float(0.5 * (self.reconstruct(xb) - xb).pow(2).sum())
+            yb = None if y is None else y[i:i + batch_size]
+            recon += float(0.5 * (self.reconstruct(xb, yb) - xb).pow(2).sum())
             if scored:
-                wrong += int((self.classify(xb).argmax(1) != y[i:i + batch_size]).sum())
+                wrong += int((self.classify(xb).argmax(1) != yb).sum())
         out = {"recon": recon / max(1, n)}
         if scored:
             out["error"] = 100.0 * wrong / max(1, n)

@@ -1,0 +1,96 @@
+"""Dimensionality reduction (Section 7, Figs. 10-11).
+
+The n-D representation is W_C y + z: the one-hot/softmax cluster output y picks a cluster head (a row of
+W_C, m x n) and the n-D style z is added. The decoder reconstructs from that representation. The heads are
+learned by SGD in the reconstruction phase with an extra cost that penalises, linearly, every pair of heads
+closer than eta. With --labels it is semi-supervised (m = classes, plus the classification phase); without,
+unsupervised with m = --clusters (paper: 20). For n = 10, m = 10 the paper fixes W_C = 10 I (--set
+fixed_heads=true).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aae_cli.config import TrainConfig
+from aae_cli.errors import ConfigError
+from aae_cli.variants.base import Phase, register_variant
+from aae_cli.variants.semi_supervised import (
+    CLASSIFICATION,
+    DISCRIMINATORS,
+    GENERATOR_YZ,
+    MNIST_A21,
+    SemiSupervised,
+)
+
+RECONSTRUCTION_HEADS = Phase("reconstruction", ("encoder", "decoder", "heads"), "lr_recon", "momentum_recon",
+                             "reconstruction")
+
+
+class ClusterHeads(nn.Module):
+    """W_C (m, n): learned, or fixed to scale * I."""
+
+    def __init__(self, m: int, n: int, fixed: bool, scale: float = 10.0) -> None:
+        super().__init__()
+        self.fixed = fixed
+        if fixed:
+            if m != n:
+                raise ConfigError(f"fixed_heads needs as many clusters as dimensions (W_C = 10 I), "
+                                  f"got m={m}, n={n}")
+            self.register_buffer("weight", scale * torch.eye(n))
+        else:
+            self.weight = nn.Parameter(torch.randn(m, n))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y @ self.weight  # (B, m) @ (m, n) -> (B, n)
+
+    def distance_penalty(self, eta: float) -> torch.Tensor:
+        """sum over pairs i < j of max(0, eta - ||w_i - w_j||): zero once every pair is eta apart."""
+        if self.fixed:
+            return self.weight.new_zeros(())
+        w = self.weight
+        i, j = torch.triu_indices(len(w), len(w), offset=1, device=w.device)
+        dist = (w[i] - w[j]).pow(2).sum(1).add(1e-12).sqrt()
+        return torch.relu(eta - dist).sum()
+
+
+@register_variant
+class DimReduction(SemiSupervised):
+    name = "dim-reduction"
+    description = "representation W_C y + z with learned cluster heads (Section 7, Figs. 10-11)"
+    # The paper gives no appendix for Section 7: A.2.1's settings, n = 2, m = 20 when unsupervised.
+    presets = {"default": {**MNIST_A21, "z_dim": 2, "labels": None, "clusters": 20, "epochs": 1000}}
+
+    @classmethod
+    def label_use(cls, cfg: TrainConfig) -> str:
+        return "subset" if cfg.labels is not None else "none"
+
+    @property
+    def supervised(self) -> bool:
+        return self.cfg.labels is not None
+
+    def n_categories(self) -> int:
+        return (self.info.n_classes or 0) if self.supervised else self.cfg.clusters
+
+    def decoder_input_dim(self) -> int:
+        return self.cfg.z_dim
+
+    def build(self, prior_arrays: dict | None) -> None:
+        super().build(prior_arrays)
+        self.nets["heads"] = ClusterHeads(self.n_categories(), self.cfg.z_dim, self.cfg.fixed_heads)
+        self.phases = (RECONSTRUCTION_HEADS, DISCRIMINATORS, GENERATOR_YZ)
+        self.phases += (CLASSIFICATION,) if self.supervised else ()
+        self.labelled_batches = self.predicts_classes = self.supervised
+
+    def represent(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """(B, n) = W_C y + z."""
+        return self.nets["heads"](y) + z
+
+    def decode(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.nets["decoder"](self.represent(y, z))
+
+    def reconstruction(self, b, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        recon, _ = super().reconstruction(b, gen)
+        penalty = self.nets["heads"].distance_penalty(self.cfg.head_distance)
+        return recon + penalty, {"head_penalty": penalty.detach()}

@@ -1,0 +1,53 @@
+"""Unsupervised clustering (Section 6, Fig. 9, Table 3; appendix A.3).
+
+The semi-supervised network without the classification phase; q(y|x) has one output per cluster.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aae_cli.config import TrainConfig
+from aae_cli.variants.base import RECONSTRUCTION, register_variant
+from aae_cli.variants.semi_supervised import DISCRIMINATORS, GENERATOR_YZ, SemiSupervised
+
+A3 = {
+    "optimizer": "sgd", "hidden": [3000, 3000], "disc_hidden": [3000, 3000], "init_std": 0.01,
+    "z_dim": 5, "prior": "gaussian", "prior_std": 1.0, "input_dropout": 0.2, "encoder_bn": True,
+    "lr_recon": 0.01, "momentum_recon": 0.9, "lr_disc": 0.1, "lr_gen": 0.1, "momentum_adv": 0.1,
+    "lr_decay_epochs": [50], "epochs": 1500,
+}
+
+
+@register_variant
+class UnsupCluster(SemiSupervised):
+    name = "unsup-cluster"
+    description = "unsupervised clustering, --clusters K (Section 6, Table 3)"
+    phases = (RECONSTRUCTION, DISCRIMINATORS, GENERATOR_YZ)
+    presets = {"default": A3}
+    labelled_batches = False
+    predicts_classes = False
+
+    @classmethod
+    def label_use(cls, cfg: TrainConfig) -> str:
+        return "none"
+
+    def n_categories(self) -> int:
+        return self.cfg.clusters
+
+    @torch.no_grad()
+    def cluster_heads(self) -> torch.Tensor:
+        """(K, D) Fig. 9's first column: each one-hot y decoded with the style z fixed at zero."""
+        k = self.n_categories()
+        y = self.one_hot(torch.arange(k, device=next(self.parameters()).device), k)
+        return self.to_data(self.decode(y, torch.zeros(k, self.cfg.z_dim, device=y.device)))
+
+    @torch.no_grad()
+    def sample_grid(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, int | None]:
+        """One row per cluster: its head (z = 0), then draws of z with that cluster's one-hot y."""
+        k = self.n_categories()
+        per = max(2, n // k)
+        z = self.priors["z"].sample(k * per, generator)
+        z.view(k, per, -1)[:, 0] = 0  # first column: the cluster head
+        y = self.one_hot(torch.arange(k, device=z.device).repeat_interleave(per), k)
+        return self.to_data(self.decode(y, z)), per
