@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from aae_cli import __version__
+from aae_cli.cli import evaluate
 from aae_cli.cli.sample import sample
 from aae_cli.cli.train import train
 
@@ -13,6 +14,8 @@ app = typer.Typer(help="Adversarial Autoencoders (Makhzani et al., 2015): train,
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.command()(train)
 app.command()(sample)
+app.add_typer(evaluate.app, name="eval")
+app.command()(evaluate.encode)
 
 
 def _version(value: bool) -> None:

@@ -8,14 +8,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from aae_cli.cli.common import err, is_terminal
 
-_SHOWN = ("reconstruction", "discriminator", "generator", "disc_acc", "val_recon")
+_BOOKKEEPING = ("epoch", "step", "lr_scale", "seconds", "images_per_s")
 
 
 def epoch_line(rec: dict[str, Any], total: int) -> str:
+    """Every metric of the epoch (phase losses, accuracies, held-out numbers), then the speed."""
     parts = [f"epoch {rec['epoch']}/{total}"]
-    parts += [f"{k} {rec[k]:.4g}" for k in rec if k in _SHOWN or k.startswith("val_")]
+    parts += [f"{k} {v:.4g}" for k, v in rec.items() if k not in _BOOKKEEPING]
     parts.append(f"{rec['seconds']:.1f}s ({rec['images_per_s']:.0f} img/s)")
-    return "  ".join(dict.fromkeys(parts))
+    return "  ".join(parts)
 
 
 class TrainProgress:

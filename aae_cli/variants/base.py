@@ -95,6 +95,11 @@ class Variant(nn.Module):
         """(B, K) q(y|x) for models that have it, else None."""
         return None
 
+    @property
+    def has_class_output(self) -> bool:
+        """The encoder has a q(y|x) head (classes or clusters)."""
+        return bool(getattr(self.nets["encoder"], "y_dim", 0))
+
     # -- shared helpers ----------------------------------------------------------------------------
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> the space the model is trained in (standardised when cfg.standardize)."""

@@ -1,0 +1,41 @@
+"""Classification and clustering errors exactly as the paper measured them (PROTOCOLS.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from aae_cli.data.base import to_float32
+
+
+@torch.no_grad()
+def batched(fn, model, x: np.ndarray, device: torch.device, batch: int = 1000) -> np.ndarray:
+    """Apply fn(model, x_batch in model space) over rows of x (uint8 or float), stacking the results."""
+    out = []
+    for i in range(0, len(x), batch):
+        xb = model.to_model(torch.from_numpy(to_float32(x[i:i + batch])).to(device))
+        out.append(fn(model, xb).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def class_probabilities(model, x: np.ndarray, device: torch.device) -> np.ndarray:
+    """(N, K) q(y|x) on clean inputs (no input noise, eval mode: the paper's test-time setting)."""
+    model.eval()
+    return batched(lambda m, xb: m.classify(xb), model, x, device)
+
+
+def error_rate(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Percentage of rows whose argmax is not the label."""
+    return float(100.0 * np.mean(probs.argmax(1) != labels))
+
+
+def cluster_labels(probs_val: np.ndarray, y_val: np.ndarray) -> np.ndarray:
+    """(K,) for each cluster i, the label of the validation example that maximises q(y_i|x) (Section 6)."""
+    return y_val[probs_val.argmax(0)]
+
+
+def cluster_error(probs_val: np.ndarray, y_val: np.ndarray, probs_test: np.ndarray,
+                  y_test: np.ndarray) -> tuple[float, np.ndarray]:
+    """Test error (%) when each test image takes the label of its cluster argmax_i q(y_i|x)."""
+    assign = cluster_labels(probs_val, y_val)
+    return float(100.0 * np.mean(assign[probs_test.argmax(1)] != y_test)), assign

@@ -1,0 +1,100 @@
+"""aae eval semi / cluster and aae encode: the protocols, on hand-built cases and on real checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aae_cli.metrics.classification import cluster_error, cluster_labels, error_rate
+
+TINY_Y = ["--limit", "200", "--hidden", "32,32", "--set", "disc_hidden=[16]", "--batch-size", "50",
+          "--epochs", "1"]
+
+
+def test_error_rate() -> None:
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert error_rate(probs, np.array([0, 1, 1, 1])) == 25.0
+
+
+def test_cluster_protocol_on_a_hand_built_case() -> None:
+    # 3 clusters. Validation: the most confident example of cluster 0 is labelled 7, of cluster 1 is
+    # labelled 2, of cluster 2 is labelled 7 (two clusters may share a label).
+    p_val = np.array([[0.9, 0.1, 0.0],   # label 7: cluster 0's best
+                      [0.5, 0.5, 0.0],   # label 3: never a maximum
+                      [0.1, 0.8, 0.1],   # label 2: cluster 1's best
+                      [0.0, 0.1, 0.9]])  # label 7: cluster 2's best
+    y_val = np.array([7, 3, 2, 7])
+    assert cluster_labels(p_val, y_val).tolist() == [7, 2, 7]
+    # test images fall in clusters 0, 1, 2, 1 -> predicted 7, 2, 7, 2
+    p_test = np.eye(3)[[0, 1, 2, 1]]
+    err, assign = cluster_error(p_val, y_val, p_test, np.array([7, 2, 1, 2]))
+    assert err == 25.0 and assign.tolist() == [7, 2, 7]
+
+
+@pytest.fixture(scope="module")
+def semi_run(tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    from aae_cli.cli.app import app
+
+    out = tmp_path_factory.mktemp("semi") / "semi.h5"
+    res = CliRunner().invoke(app, ["train", "--variant", "semi-supervised", "--labels", "50", *TINY_Y,
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_eval_semi_json(aae, semi_run: Path) -> None:
+    res = aae("eval", "semi", semi_run, "--json")
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert 0 <= r["test_error"] <= 100 and 0 <= r["validation_error"] <= 100
+    assert r["n_test"] == 10000 and r["labels"] == "50" and r["label_seed"] == 0
+    # the number equals the one the training history recorded for the same epoch
+    from aae_cli.checkpoint import load_checkpoint
+
+    assert r["test_error"] == pytest.approx(load_checkpoint(semi_run).history[-1]["test_error"], abs=1e-6)
+
+
+def test_eval_cluster_json(aae, tmp_path: Path) -> None:
+    out = tmp_path / "c.h5"
+    assert aae("train", "--variant", "unsup-cluster", "--clusters", "4", *TINY_Y, "--out", out).exit_code == 0
+    res = aae("eval", "cluster", out, "--json")
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["clusters"] == 4 and len(r["cluster_labels"]) == 4 and 0 <= r["test_error"] <= 100
+
+
+def test_encode_writes_codes(aae, semi_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "codes.npz"
+    res = aae("encode", semi_run, "--split", "validation", "--out", out)
+    assert res.exit_code == 0, res.output
+    with np.load(out) as f:
+        assert f["z"].shape == (10000, 10) and f["label"].shape == (10000,)
+        assert np.allclose(f["y_prob"].sum(1), 1, atol=1e-5)
+
+
+def test_eval_refuses_models_without_q_y(aae, tiny_run: Path) -> None:
+    for cmd in ("semi", "cluster"):
+        res = aae("eval", cmd, tiny_run)
+        assert res.exit_code == 2 and "without" in res.output
+        assert len(res.output.strip().splitlines()) == 1
+
+
+def test_eval_refuses_unlabelled_data(aae, tmp_path: Path) -> None:
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).random((200, 4, 4), dtype=np.float32))
+    out = tmp_path / "c.h5"
+    res = aae("train", "--variant", "unsup-cluster", "--clusters", "3", "--dataset", data, "--epochs", "1",
+              "--hidden", "8", "--set", "disc_hidden=[8]", "--batch-size", "20", "--out", out)
+    assert res.exit_code == 0, res.output
+    res = aae("eval", "cluster", out)
+    assert res.exit_code == 2 and "no labels" in res.output
+
+
+def test_encode_bad_split(aae, tiny_run: Path, tmp_path: Path) -> None:
+    res = aae("encode", tiny_run, "--split", "holdout", "--out", tmp_path / "c.npz")
+    assert res.exit_code == 2 and "valid splits" in res.output
