@@ -35,8 +35,10 @@ FORMAT_VERSION = 1
 class Checkpoint:
     config: dict[str, Any]
     data: dict[str, Any]
-    epoch: int = 0
-    step: int = 0
+    epoch: int = 0  # completed epochs
+    step: int = 0  # minibatches done in all
+    batch: int = 0  # minibatches done in the interrupted epoch `epoch + 1` (0: at an epoch boundary)
+    partial: dict[str, Any] = field(default_factory=dict)  # that epoch's metric sums so far
     history: list[dict[str, Any]] = field(default_factory=list)
     nets: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     optim: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -62,7 +64,7 @@ def _write(f: h5py.File, ck: Checkpoint) -> None:
     _json(js, "config", ck.config)
     _json(js, "data", ck.data)
     _json(js, "history", ck.history)
-    _json(js, "state", {"epoch": ck.epoch, "step": ck.step})
+    _json(js, "state", {"epoch": ck.epoch, "step": ck.step, "batch": ck.batch, "partial": ck.partial})
     for net, params in ck.nets.items():
         g = f.create_group(f"nets/{net}")
         for key, t in params.items():
@@ -166,6 +168,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             state = _read_json(f, "json/state")
             ck = Checkpoint(config=_read_json(f, "json/config"), data=_read_json(f, "json/data"),
                             epoch=int(state["epoch"]), step=int(state["step"]),
+                            batch=int(state.get("batch", 0)), partial=dict(state.get("partial", {})),
                             history=_read_json(f, "json/history"))
             for net, g in f.get("nets", {}).items():
                 ck.nets[net] = {k: torch.from_numpy(np.asarray(v)) for k, v in _read_group(g).items()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from aae_cli import __version__
-from aae_cli.cli import evaluate
+from aae_cli.cli import evaluate, viz
 from aae_cli.cli.sample import sample
 from aae_cli.cli.train import train
 
@@ -16,6 +16,7 @@ app.command()(train)
 app.command()(sample)
 app.add_typer(evaluate.app, name="eval")
 app.command()(evaluate.encode)
+app.add_typer(viz.app, name="viz")
 
 
 def _version(value: bool) -> None:

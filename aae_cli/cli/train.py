@@ -42,6 +42,7 @@ def train(
     """Train an adversarial autoencoder (or the VAE baseline); write an HDF5 checkpoint."""
     from aae_cli.cli.progress import TrainProgress
     from aae_cli.engine.session import Run, default_out
+    from aae_cli.engine.trainer import Interrupted
     from aae_cli.variants import get_variant
 
     given: dict[str, Any] = {k: v for k, v in {
@@ -72,9 +73,13 @@ def train(
     with TrainProgress(run.cfg.epochs, quiet=json_) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)
+        except Interrupted:
+            t = run.trainer
+            err.print(f"interrupted: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches; "
+                      f"continue with aae train --resume {run.out}", highlight=False)
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
-            err.print(f"interrupted; the last checkpoint in {run.out} is kept (epoch "
-                      f"{run.trainer.history[-1]['epoch'] if run.trainer.history else 0})", highlight=False)
+            err.print(f"interrupted: the last checkpoint in {run.out} is kept", highlight=False)
             raise typer.Exit(130) from None
     last = run.trainer.history[-1] if run.trainer.history else {}
     result = {"checkpoint": str(run.out), "metrics": str(run.metrics_path), "variant": run.cfg.variant,

@@ -5,10 +5,13 @@ This is the library behind `aae train`; it prints nothing (progress goes through
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from aae_cli.config import TrainConfig
 from aae_cli.data import load_dataset
 from aae_cli.data.base import DataSplits
 from aae_cli.data.labelled import labelled_subset
-from aae_cli.engine.trainer import Trainer
+from aae_cli.engine.trainer import Interrupted, Trainer
 from aae_cli.errors import AAEError, ConfigError
 from aae_cli.variants import DataInfo, get_variant
 
@@ -83,6 +86,27 @@ def default_out(cfg: TrainConfig) -> Path:
     while (runs / f"{stem}-{i}.h5").exists():
         i += 1
     return runs / f"{stem}-{i}.h5"
+
+
+@contextlib.contextmanager
+def stop_on_signals(trainer: Trainer) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM from a scheduler): finish the minibatch, save, stop. Second: stop now,
+    keeping the last checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 class Run:
@@ -154,20 +178,32 @@ class Run:
             for rec in t.history:
                 log.write(json.dumps(rec) + "\n")
         new = []
-        while t.epoch < cfg.epochs:
-            if on_epoch_start:
-                on_epoch_start(t.epoch + 1, t.batches())
-            rec = t.train_epoch(on_step)
-            new.append(rec)
-            with open(self.metrics_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps(rec) + "\n")
-            if t.epoch % cfg.save_every == 0 or t.epoch == cfg.epochs:
-                self.save()
-            if on_epoch_end:
-                on_epoch_end(rec)
+        with stop_on_signals(t):
+            while t.epoch < cfg.epochs:
+                if t.stop_requested:  # the signal came during the end-of-epoch work
+                    self.save()
+                    raise Interrupted
+                if on_epoch_start:
+                    on_epoch_start(t.epoch + 1, t.batches())
+                try:
+                    rec = t.train_epoch(on_step)
+                except Interrupted:
+                    self.save()  # mid-epoch, exactly resumable
+                    raise
+                new.append(rec)
+                self._log_and_save(rec)
+                if on_epoch_end:
+                    on_epoch_end(rec)
         if not self.out.exists():  # e.g. --epochs equal to the checkpoint's epoch, written elsewhere
             self.save()
         return new
+
+    def _log_and_save(self, rec: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(rec) + "\n")
+        epoch, cfg = self.trainer.epoch, self.cfg
+        if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
+            self.save()
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.cfg)

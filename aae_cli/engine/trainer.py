@@ -28,6 +28,10 @@ class Diverged(AAEError):
     """A loss became NaN or infinite."""
 
 
+class Interrupted(Exception):
+    """Training stopped between two minibatches at the user's request (Ctrl-C, SIGTERM)."""
+
+
 def device_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
     t = torch.tensor(x)  # a copy: the reader's arrays may be read-only
     if t.dtype == torch.uint8 and t.numel() * 4 < _FLOAT_CACHE_BYTES:
@@ -67,6 +71,9 @@ class Trainer:
         self.labelled = None if labelled is None else torch.from_numpy(labelled).to(device)
         self.held_out = {split: self._held_out(getattr(data, split)) for split in ("validation", "test")}
         self.epoch, self.step, self.history = 0, 0, []
+        # Position inside an interrupted epoch: batches done, their metric sums and seconds.
+        self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
+        self.stop_requested = False  # set from a signal handler; checked between minibatches
         if ckpt is not None:
             self.restore(ckpt)
 
@@ -106,9 +113,9 @@ class Trainer:
         perm = perm.to(self.device)
         n_batches, bs = self.batches(), min(cfg.batch_size, len(self.x))
         lab_order = self._labelled_order(n_batches * bs) if model.labelled_batches else None
-        sums: dict[str, torch.Tensor] = {}
-        start = time.perf_counter()
-        for i in range(n_batches):
+        sums = {k: torch.tensor(v, device=self.device) for k, v in self.partial.items()}
+        start = time.perf_counter() - self.partial_seconds
+        for i in range(self.batch, n_batches):
             idx = perm[i * bs:(i + 1) * bs]
             batch = Batch(x=self._x(idx), y=None if self.y is None else self.y[idx])
             if lab_order is not None:
@@ -119,9 +126,15 @@ class Trainer:
                 for k, v in {ph.name: loss, **extras}.items():  # summed on the device: no sync per step
                     sums[k] = sums.get(k, 0) + v.detach()
             self.step += 1
+            self.batch = i + 1
             if on_step is not None:
                 on_step(i + 1, n_batches)
+            if self.stop_requested and self.batch < n_batches:
+                self.partial = {k: float(v) for k, v in sums.items()}
+                self.partial_seconds = time.perf_counter() - start
+                raise Interrupted
         seconds = time.perf_counter() - start
+        self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step}
         for k, v in sums.items():
             record[k] = float(v) / n_batches
@@ -178,7 +191,9 @@ class Trainer:
         if torch.cuda.is_available() and self.device.type == "cuda":
             rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
         return Checkpoint(config=dataclasses.asdict(self.cfg), data=data_meta, epoch=self.epoch,
-                          step=self.step, history=list(self.history), nets=nets,
+                          step=self.step, batch=self.batch, partial={"sums": self.partial,
+                                                                    "seconds": self.partial_seconds},
+                          history=list(self.history), nets=nets,
                           optim={k: o.state_dict() for k, o in self.opts.items()}, rng=rng,
                           priors={k: a for k, p in self.model.priors.items() if (a := p.arrays())},
                           arrays=arrays)
@@ -193,3 +208,6 @@ class Trainer:
         if "torch_cuda" in ck.rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(ck.rng["torch_cuda"], self.device)
         self.epoch, self.step, self.history = ck.epoch, ck.step, list(ck.history)
+        self.batch = ck.batch
+        self.partial = dict(ck.partial.get("sums", {}))
+        self.partial_seconds = float(ck.partial.get("seconds", 0.0))
