@@ -62,6 +62,9 @@ class Variant(nn.Module):
     phases: tuple[Phase, ...] = ()  # a subclass may choose them per config in build()
     presets: ClassVar[dict[str, dict[str, Any]]] = {}  # the paper's settings: "default", or per dataset
     labelled_batches: ClassVar[bool] = False  # the engine adds a labelled minibatch to every batch
+    # What the one-hot input of the decoder means: "none" (no such input), "classes" or "clusters".
+    categories = "none"
+    representation_name: ClassVar[str] = "z"  # what `representation` returns, for figures
     predicts_classes = False  # q(y|x) has one output per class of the data (its error is reported)
 
     def __init__(self, cfg: TrainConfig, info: DataInfo, prior_arrays: dict | None = None) -> None:
@@ -90,6 +93,22 @@ class Variant(nn.Module):
     def sample_grid(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, int | None]:
         """Images for `aae sample` and the number of columns (None: square). Conditional models override."""
         return self.sample(n, generator), None
+
+    def n_categories(self) -> int:
+        """Size of the decoder's one-hot class/cluster input (0: it has none)."""
+        return 0
+
+    def decode(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output in model space from a code z and, where the decoder takes one, a one-hot y."""
+        return self.nets["decoder"](z)
+
+    def representation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(codes to plot (B, d), q(y|x) logits or None) at the posterior mean."""
+        return self.encode(x, sample=False).z, None
+
+    def prior_representation(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, d) prior draws in the space of `representation`."""
+        return self.priors["z"].sample(n, generator)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor | None:
         """(B, K) q(y|x) for models that have it, else None."""

@@ -62,6 +62,8 @@ class DimReduction(SemiSupervised):
     # The paper gives no appendix for Section 7: A.2.1's settings, n = 2, m = 20 when unsupervised.
     presets = {"default": {**MNIST_A21, "z_dim": 2, "labels": None, "clusters": 20, "epochs": 1000}}
 
+    representation_name = "W_C y + z"
+
     @classmethod
     def label_use(cls, cfg: TrainConfig) -> str:
         return "subset" if cfg.labels is not None else "none"
@@ -82,13 +84,22 @@ class DimReduction(SemiSupervised):
         self.phases = (RECONSTRUCTION_HEADS, DISCRIMINATORS, GENERATOR_YZ)
         self.phases += (CLASSIFICATION,) if self.supervised else ()
         self.labelled_batches = self.predicts_classes = self.supervised
+        self.categories = "classes" if self.supervised else "clusters"
 
     def represent(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(B, n) = W_C y + z."""
         return self.nets["heads"](y) + z
 
-    def decode(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        assert y is not None, "the representation needs y"
         return self.nets["decoder"](self.represent(y, z))
+
+    def representation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits, y, z = self.codes(x, None, sample=False)
+        return self.represent(y, z), logits
+
+    def prior_representation(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.represent(self.priors["y"].sample(n, generator), self.priors["z"].sample(n, generator))
 
     def reconstruction(self, b, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         recon, _ = super().reconstruction(b, gen)

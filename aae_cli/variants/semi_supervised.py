@@ -42,6 +42,8 @@ class SemiSupervised(Variant):
     presets = {"default": MNIST_A21, "svhn": SVHN_A22}
     labelled_batches = True
     predicts_classes = True
+    categories = "classes"
+    representation_name = "style z"
 
     @classmethod
     def label_use(cls, cfg: TrainConfig) -> str:
@@ -71,8 +73,20 @@ class SemiSupervised(Variant):
         assert enc.y_logits is not None
         return enc.y_logits, enc.y_logits.softmax(1), enc.z
 
-    def decode(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        assert y is not None, "the decoder needs y"
         return self.nets["decoder"](torch.cat([z, y], dim=1))
+
+    def representation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits, _, z = self.codes(x, None, sample=False)
+        return z, logits
+
+    @torch.no_grad()
+    def cluster_heads(self) -> torch.Tensor:
+        """(K, D) each one-hot y decoded with the style z fixed at zero (Fig. 9's first column)."""
+        k = self.n_categories()
+        y = self.one_hot(torch.arange(k, device=next(self.parameters()).device), k)
+        return self.to_data(self.decode(y, torch.zeros(k, self.cfg.z_dim, device=y.device)))
 
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         _, y_soft, z = self.codes(x, None, sample=False)

@@ -14,6 +14,7 @@ class Supervised(Unsupervised):
     name = "supervised"
     description = "label to the decoder, z learns style (Section 4, Figs. 6-7)"
     presets = {"default": {"z_dim": 15, "prior_std": 1.0}}  # "forced into a 15-D Gaussian"
+    categories = "classes"
 
     @classmethod
     def label_use(cls, cfg: TrainConfig) -> str:
@@ -23,6 +24,13 @@ class Supervised(Unsupervised):
         super().build(prior_arrays)
         self.k = self.info.n_classes or 0
         self.nets["decoder"] = self.make_decoder(self.cfg.z_dim, cond_dim=self.k)
+
+    def n_categories(self) -> int:
+        return self.k
+
+    def decode(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        assert y is not None, "the supervised decoder needs the one-hot label"
+        return self.nets["decoder"](z, y)
 
     def reconstruction(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         assert b.y is not None, "supervised needs labels in the batch"

@@ -27,6 +27,7 @@ class UnsupCluster(SemiSupervised):
     presets = {"default": A3}
     labelled_batches = False
     predicts_classes = False
+    categories = "clusters"
 
     @classmethod
     def label_use(cls, cfg: TrainConfig) -> str:
@@ -34,13 +35,6 @@ class UnsupCluster(SemiSupervised):
 
     def n_categories(self) -> int:
         return self.cfg.clusters
-
-    @torch.no_grad()
-    def cluster_heads(self) -> torch.Tensor:
-        """(K, D) Fig. 9's first column: each one-hot y decoded with the style z fixed at zero."""
-        k = self.n_categories()
-        y = self.one_hot(torch.arange(k, device=next(self.parameters()).device), k)
-        return self.to_data(self.decode(y, torch.zeros(k, self.cfg.z_dim, device=y.device)))
 
     @torch.no_grad()
     def sample_grid(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, int | None]:

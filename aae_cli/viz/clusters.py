@@ -17,10 +17,10 @@ from aae_cli.viz.grid import to_images
 
 
 def check_cluster_model(model: Variant, run: C.RunInfo) -> None:
-    v = model.cfg.variant
-    if v == "unsup-cluster" or (v == "dim-reduction" and model.cfg.labels is None):
+    if model.categories == "clusters":
         return
-    why = "trained with labels (its categories are classes)" if v == "dim-reduction" else v
+    v = model.cfg.variant
+    why = f"{v}, trained with labels (its categories are classes)" if model.categories == "classes" else v
     raise AAEError(f"cluster figures need an unsupervised clustering model (unsup-cluster, or dim-reduction "
                    f"without --labels); {run.source} is {why}")
 
@@ -28,11 +28,7 @@ def check_cluster_model(model: Variant, run: C.RunInfo) -> None:
 @torch.no_grad()
 def cluster_heads(model: Variant) -> np.ndarray:
     """(K, D) data space: each one-hot y decoded with the style z fixed at zero."""
-    if hasattr(model, "cluster_heads"):
-        return model.cluster_heads().float().cpu().numpy()
-    k, dev = model.n_categories(), C.device_of(model)
-    y = model.one_hot(torch.arange(k, device=dev), k)
-    return model.to_data(model.decode(y, torch.zeros(k, model.cfg.z_dim, device=dev))).float().cpu().numpy()
+    return model.cluster_heads().float().cpu().numpy()
 
 
 def pick_members(assign: np.ndarray, k: int, per_row: int, seed: int) -> list[np.ndarray]:

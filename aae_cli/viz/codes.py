@@ -1,6 +1,6 @@
 """What the figures need from a trained model: the run it comes from, its held-out data, its codes, prior
-draws in the same space, and decoders with the class input fixed. The model families are told apart by
-what they expose (`represent`, `codes`, `decode_styles`), as the variants define them."""
+draws in the same space, and decoders with the class input fixed, through the Variant API
+(`representation`, `prior_representation`, `n_categories`, `decode`, `categories`)."""
 
 from __future__ import annotations
 
@@ -60,19 +60,11 @@ def device_of(model: Variant) -> torch.device:
 
 def class_inputs(model: Variant) -> int | None:
     """How many classes/clusters the decoder takes as an input (None: no class input)."""
-    if hasattr(model, "decode_styles"):  # supervised: the label goes to the decoder
-        return int(model.k)
-    if hasattr(model, "n_categories"):  # semi-supervised family: y (softmax/one-hot) goes to the decoder
-        return int(model.n_categories())
-    return None
+    return model.n_categories() or None
 
 
 def representation_name(model: Variant) -> str:
-    if hasattr(model, "represent"):
-        return "W_C y + z"
-    if hasattr(model, "codes"):
-        return "style z"
-    return "z"
+    return model.representation_name
 
 
 @torch.no_grad()
@@ -85,12 +77,10 @@ def encode(model: Variant, x: np.ndarray, generator: torch.Generator) -> tuple[n
     codes, assign = [], []
     for i in range(0, len(x), BATCH):
         xb = model.to_model(torch.from_numpy(x[i:i + BATCH]).to(dev))
-        if hasattr(model, "codes"):
-            logits, y_soft, z = model.codes(xb, generator, sample=False)
-            codes.append(model.represent(y_soft, z) if hasattr(model, "represent") else z)
+        code, logits = model.representation(xb)
+        codes.append(code)
+        if logits is not None:
             assign.append(logits.argmax(1))
-        else:
-            codes.append(model.encode(xb, generator, sample=False).z)
     out = torch.cat(codes).float().cpu().numpy()
     return out, (torch.cat(assign).cpu().numpy() if assign else None)
 
@@ -98,10 +88,7 @@ def encode(model: Variant, x: np.ndarray, generator: torch.Generator) -> tuple[n
 @torch.no_grad()
 def prior_draws(model: Variant, n: int, generator: torch.Generator) -> np.ndarray:
     """(n, d) draws of the prior in the space `encode` returns (dim-reduction: W_C y + z, y one-hot)."""
-    z = model.priors["z"].sample(n, generator)
-    if hasattr(model, "represent"):
-        z = model.represent(model.priors["y"].sample(n, generator), z)
-    return z.float().cpu().numpy()
+    return model.prior_representation(n, generator).float().cpu().numpy()
 
 
 def heads(model: Variant) -> np.ndarray | None:
@@ -127,12 +114,8 @@ def decoder_for(model: Variant, label: int | None) -> Callable[[torch.Tensor], t
         outs = []
         for i in range(0, len(z), BATCH):
             zb = z[i:i + BATCH]
-            if k is None:
-                xb = model.nets["decoder"](zb)
-            else:
-                y = model.one_hot(torch.full((len(zb),), int(label), device=zb.device), k)
-                xb = model.nets["decoder"](zb, y) if hasattr(model, "decode_styles") else model.decode(y, zb)
-            outs.append(model.to_data(xb))
+            y = None if k is None else model.one_hot(torch.full((len(zb),), int(label), device=zb.device), k)
+            outs.append(model.to_data(model.decode(y, zb)))
         return torch.cat(outs).float().cpu()
 
     return decode

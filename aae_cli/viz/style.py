@@ -13,14 +13,12 @@ from aae_cli.viz import codes as C
 from aae_cli.viz.figure import cell_centres, grid_array, image_figure_size, new_figure, show_image
 from aae_cli.viz.grid import to_images
 
-STYLE_VARIANTS = ("supervised", "semi-supervised")  # a class input and a style code z
-
 
 def check_style_model(model: Variant, run: C.RunInfo) -> None:
-    if model.cfg.variant not in STYLE_VARIANTS:
-        hint = ""
-        if model.cfg.variant in ("unsup-cluster", "dim-reduction"):
-            hint = " (its categories are clusters: try aae viz clusters)"
+    """Style grids need a decoder input that is a class (not a cluster) beside a style code z."""
+    if model.categories != "classes":
+        clusters = model.categories == "clusters"
+        hint = " (its categories are clusters: try aae viz clusters)" if clusters else ""
         raise AAEError(f"style grids need a model with a class input (supervised or semi-supervised); "
                        f"{run.source} is {model.cfg.variant}{hint}")
 
@@ -31,8 +29,6 @@ def style_images(model: Variant, rows: int, generator: torch.Generator) -> torch
     k = C.class_inputs(model)
     assert k is not None
     z = model.priors["z"].sample(rows, generator)
-    if hasattr(model, "decode_styles"):
-        return model.decode_styles(z).float().cpu()
     y = model.one_hot(torch.arange(k, device=z.device).repeat(rows), k)
     return model.to_data(model.decode(y, z.repeat_interleave(k, 0))).float().cpu()
 
