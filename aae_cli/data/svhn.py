@@ -36,6 +36,7 @@ _MAT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     NotImplementedError,
+    NameError,  # scipy's Cython reader raises UnboundLocalError on some damaged headers (found by fuzzing)
     OverflowError,
     MemoryError,
     struct.error,
