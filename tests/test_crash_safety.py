@@ -75,3 +75,39 @@ def test_kill_9_at_random_moments_never_breaks_the_checkpoint(tmp_path: Path, aa
     assert kills == 4 and out.exists()
     res = aae("train", "--resume", out, "--epochs", str(load_checkpoint(out).epoch + 1))
     assert res.exit_code == 0, res.output
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 2 MiB file system of its own (tmpfs); skipped where mounting is not allowed."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_is_reported_before_training(aae, small_disk: Path) -> None:
+    res = aae("train", "--epochs", "1", "--limit", "100", "--out", small_disk / "big.h5")  # 1000-unit nets
+    assert res.exit_code == 2 and "not enough free space" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not list(small_disk.iterdir())
+
+
+def test_failed_save_on_a_full_disk_keeps_the_old_checkpoint(aae, small_disk: Path) -> None:
+    out = small_disk / "run.h5"
+    flags = ["--limit", "100", "--hidden", "16", "--set", "disc_hidden=[8]", "--z-dim", "2"]
+    assert aae("train", "--epochs", "1", "--out", out, *flags).exit_code == 0
+    before = out.read_bytes()
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as f:  # fill the disk to the last block
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    res = aae("train", "--resume", out, "--epochs", "2")
+    assert res.exit_code == 2 and ("free space" in res.output or "cannot write checkpoint" in res.output)
+    assert out.read_bytes() == before
+    assert not [p for p in small_disk.iterdir() if p.name.startswith(".")]

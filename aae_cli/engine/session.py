@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -79,6 +80,15 @@ def check_writable(path: Path) -> None:
         raise AAEError(f"--out {path} is a folder; give a file name such as {path / 'run.h5'}")
 
 
+def check_space(path: Path, needed: int) -> None:
+    """A full disk is reported before training: the temporary copy needs room beside the old file."""
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise AAEError(f"not enough free space in {path.parent} for the checkpoint: about "
+                       f"{needed / 2**20:.1f} MiB needed, {free / 2**20:.1f} MiB free; free some space or "
+                       "choose another --out")
+
+
 def default_out(cfg: TrainConfig) -> Path:
     runs = Path("runs")
     stem = f"{cfg.variant}-{Path(cfg.dataset).stem}-seed{cfg.seed}"
@@ -127,6 +137,7 @@ class Run:
             self.arrays["labelled"] = labelled
             self.meta["labelled"] = {"count": len(labelled), "seed": self.label_seed, "spec": cfg.labels}
         self.trainer = Trainer(cfg, self.data, self.info, self.device, ckpt, labelled)
+        check_space(out, self.trainer.checkpoint_bytes())
 
     @property
     def label_seed(self) -> int:

@@ -182,6 +182,12 @@ class Trainer:
         order = torch.cat([torch.randperm(len(self.labelled), generator=g) for _ in range(reps)])[:n]
         return self.labelled[order.to(self.device)]
 
+    def checkpoint_bytes(self) -> int:
+        """An upper estimate of a checkpoint's size: weights, buffers and optimizer slots, in float32."""
+        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        slots = 2 if self.cfg.optimizer == "adam" else 1
+        return int(weights * (1 + slots) * 1.1) + (256 << 10)  # + HDF5 metadata, config, history
+
     # -- checkpoint state --------------------------------------------------------------------------
     def to_checkpoint(self, data_meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Checkpoint:
         import dataclasses
