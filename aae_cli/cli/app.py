@@ -7,6 +7,7 @@ import typer
 
 from aae_cli import __version__
 from aae_cli.cli import evaluate, viz
+from aae_cli.cli.eval_parzen import parzen
 from aae_cli.cli.eval_samples import samples
 from aae_cli.cli.sample import sample
 from aae_cli.cli.train import train
@@ -15,6 +16,7 @@ app = typer.Typer(help="Adversarial Autoencoders (Makhzani et al., 2015): train,
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.command()(train)
 app.command()(sample)
+evaluate.app.command("parzen")(parzen)
 evaluate.app.command("samples")(samples)
 app.add_typer(evaluate.app, name="eval")
 app.command()(evaluate.encode)
