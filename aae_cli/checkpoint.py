@@ -9,12 +9,19 @@ Layout (format "aae-checkpoint", version FORMAT_VERSION):
   /priors/<name>/<array>          samples of file-backed priors
   /arrays/<name>                  anything else a variant must keep (e.g. labelled-subset indices)
 Written to a temporary file in the same folder, flushed, fsynced, then renamed over the target.
+
+The file's first 512 bytes (an HDF5 user block, ignored by HDF5 itself) hold a signature line:
+`AAE-CHECKPOINT <version> sha256 <hex of every byte after the block>`. It is checked before the HDF5
+library parses anything: fuzzing showed that a damaged HDF5 file can make the library loop forever, so
+a damaged or truncated checkpoint must be caught before it reaches it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +36,8 @@ from aae_cli.errors import CheckpointError
 
 FORMAT = "aae-checkpoint"
 FORMAT_VERSION = 1
+USERBLOCK = 512
+_SIGNATURE = re.compile(rb"AAE-CHECKPOINT (\d+) sha256 ([0-9a-f]{64})\n")
 
 
 @dataclass
@@ -96,8 +105,9 @@ def save_checkpoint(path: str | Path, ck: Checkpoint) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=USERBLOCK) as f:
             _write(f, ck)
+        sign_file(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -116,6 +126,39 @@ def save_checkpoint(path: str | Path, ck: Checkpoint) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(USERBLOCK)
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sign_file(path: str | Path, version: int | None = None) -> None:
+    """Write the signature line into the user block of a closed checkpoint file."""
+    line = f"AAE-CHECKPOINT {FORMAT_VERSION if version is None else version} sha256 {_digest(Path(path))}\n"
+    with open(path, "r+b") as f:
+        f.write(line.encode("ascii").ljust(USERBLOCK, b"\0"))
+
+
+def _verify_signature(p: Path) -> None:
+    with open(p, "rb") as f:
+        head = f.read(USERBLOCK)
+    m = _SIGNATURE.match(head)
+    if m is None:
+        if head.startswith(b"\x89HDF"):
+            raise CheckpointError(f"{p} is an HDF5 file but not an aae checkpoint")
+        raise CheckpointError(f"{p} is not an aae checkpoint (no signature: empty, truncated or other data)")
+    version = int(m.group(1))
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{p} has checkpoint format version {version}, newer than this aae reads "
+                              f"({FORMAT_VERSION}); upgrade aae")
+    if _digest(p) != m.group(2).decode():
+        raise CheckpointError(f"{p} is damaged (its checksum does not match: truncated or altered); "
+                              "use an earlier copy")
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -152,6 +195,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint {p} does not exist")
     if p.is_dir():
         raise CheckpointError(f"{p} is a folder, not a checkpoint file")
+    try:
+        _verify_signature(p)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {p}: {e.strerror or e}") from None
     try:
         f = h5py.File(p, "r")
     except OSError:

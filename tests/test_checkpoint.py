@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from aae_cli.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from aae_cli.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint, sign_file
 from aae_cli.errors import CheckpointError
 from tests.conftest import TINY
 
@@ -85,7 +85,8 @@ def test_failed_write_keeps_the_old_checkpoint(tiny_run: Path) -> None:
     assert not list(tiny_run.parent.glob(".*.tmp-*"))
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated", "foreign", "newer", "external"])
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated", "foreign", "newer", "external",
+                                  "altered"])
 def test_bad_checkpoints_get_one_clear_error(kind: str, tiny_run: Path, tmp_path: Path, aae) -> None:
     bad = tmp_path / f"{kind}.h5"
     if kind == "empty":
@@ -99,12 +100,16 @@ def test_bad_checkpoints_get_one_clear_error(kind: str, tiny_run: Path, tmp_path
             f["x"] = np.zeros(3)
     elif kind == "newer":
         bad.write_bytes(tiny_run.read_bytes())
-        with h5py.File(bad, "a") as f:
-            f.attrs["format_version"] = FORMAT_VERSION + 1
-    elif kind == "external":
+        sign_file(bad, version=FORMAT_VERSION + 1)
+    elif kind == "external":  # a validly signed file that points elsewhere: the link itself is refused
         bad.write_bytes(tiny_run.read_bytes())
         with h5py.File(bad, "a") as f:
             f["nets/evil"] = h5py.ExternalLink("/etc/passwd", "/")
+        sign_file(bad)
+    elif kind == "altered":
+        data = bytearray(tiny_run.read_bytes())
+        data[-100] ^= 0xFF
+        bad.write_bytes(bytes(data))
     with pytest.raises(CheckpointError):
         load_checkpoint(bad)
     res = aae("sample", bad, "--out", tmp_path / "g.png")
@@ -113,6 +118,10 @@ def test_bad_checkpoints_get_one_clear_error(kind: str, tiny_run: Path, tmp_path
     assert len(res.output.strip().splitlines()) == 1, res.output
     if kind == "newer":
         assert f"version {FORMAT_VERSION + 1}" in res.output
+    if kind == "external":
+        assert "link" in res.output
+    if kind in ("altered", "truncated"):
+        assert "damaged" in res.output
 
 
 def test_model_rebuilt_from_checkpoint_matches(tiny_run: Path) -> None:

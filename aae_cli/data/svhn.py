@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from aae_cli.data.base import DataSplits, Split, register_dataset
 from aae_cli.data.download import fetch
-from aae_cli.data.reason import reason
+from aae_cli.data.matv5 import read_mat
 from aae_cli.errors import DataError
 
 TRAIN = "train_32x32.mat"
@@ -26,22 +24,6 @@ SVHN_VALIDATION = 5000  # last rows of train_32x32.mat
 DEFAULT_URL = "http://ufldl.stanford.edu/housenumbers/"
 URL_ENV = "AAE_SVHN_URL"
 
-# What scipy.io.loadmat raises on damaged or foreign files (v7.3 HDF5 files: NotImplementedError);
-# scipy's own MatReadError is added at call time.
-_MAT_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    OSError,
-    EOFError,
-    NotImplementedError,
-    NameError,  # scipy's Cython reader raises UnboundLocalError on some damaged headers (found by fuzzing)
-    OverflowError,
-    MemoryError,
-    struct.error,
-    zlib.error,
-)
 
 
 def base_url() -> str:
@@ -51,14 +33,7 @@ def base_url() -> str:
 
 def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """x (N, 3*32*32) uint8 in (C, H, W) order and y (N,) int64 in 0..9 (SVHN's label 10 is digit 0)."""
-    import scipy.io  # imported here: it adds ~0.15 s to every CLI start otherwise
-    from scipy.io.matlab import MatReadError
-
-    try:
-        mat = scipy.io.loadmat(str(path), variable_names=["X", "y"])
-    except (MatReadError, *_MAT_ERRORS) as e:
-        msg = f"{path}: not a readable SVHN .mat file ({reason(e)}); delete it and use --download"
-        raise DataError(msg) from e
+    mat = read_mat(path, {"X", "y"})  # our strict reader: scipy.io.loadmat can segfault on damaged files
     x, y = mat.get("X"), mat.get("y")
     if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.dtype != np.uint8:
         got = getattr(x, "shape", None)
