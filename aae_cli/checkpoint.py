@@ -35,7 +35,7 @@ from aae_cli import __version__
 from aae_cli.errors import CheckpointError
 
 FORMAT = "aae-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: signed user block (1: unsigned, from before the first release)
 USERBLOCK = 512
 _SIGNATURE = re.compile(rb"AAE-CHECKPOINT (\d+) sha256 ([0-9a-f]{64})\n")
 
@@ -150,7 +150,8 @@ def _verify_signature(p: Path) -> None:
     m = _SIGNATURE.match(head)
     if m is None:
         if head.startswith(b"\x89HDF"):
-            raise CheckpointError(f"{p} is an HDF5 file but not an aae checkpoint")
+            raise CheckpointError(f"{p} is an HDF5 file without an aae signature: not an aae "
+                                  "checkpoint (or an unsigned one from before format 2)")
         raise CheckpointError(f"{p} is not an aae checkpoint (no signature: empty, truncated or other data)")
     version = int(m.group(1))
     if version > FORMAT_VERSION:
@@ -199,6 +200,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         _verify_signature(p)
     except OSError as e:
         raise CheckpointError(f"cannot read {p}: {e.strerror or e}") from None
+    return read_hdf5(p)
+
+
+def read_hdf5(p: Path) -> Checkpoint:
+    """The HDF5 part alone. Only for files whose signature was checked (or that you trust)."""
     try:
         f = h5py.File(p, "r")
     except OSError:
