@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aae_cli.cli.common import cli_errors, err, is_terminal, print_result
+from aae_cli.cli.common import cli_errors, err, print_result
+from aae_cli.cli.progress import BarProgress
 from aae_cli.errors import AAEError, DataError
 
 Opt = typer.Option
@@ -236,26 +236,15 @@ def _pick_key(path: Path, names: list[str]) -> str:
                    f"array {' or '.join(repr(k) for k in SAMPLE_KEYS)}, or keep only one array in the file")
 
 
-class _Progress:
+class _Progress(BarProgress):
     """A rich bar on a terminal, a plain line every ~5% otherwise (on stderr)."""
 
     def __init__(self, total: int, label: str, quiet: bool = False) -> None:
-        self.total, self.label, self.quiet = max(total, 1), label, quiet
+        super().__init__(quiet)
+        self.total, self.label = max(total, 1), label
         self.done, self.next_line, self.t0 = 0, 0.05, time.perf_counter()
-        self.bar: Any = None
-        if is_terminal() and not quiet:
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=err, transient=True)
+        if self.bar:
             self.task = self.bar.add_task(label, total=self.total)
-
-    def __enter__(self) -> _Progress:
-        if self.bar:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar:
-            self.bar.stop()
 
     def advance(self, m: int) -> None:
         self.done += m

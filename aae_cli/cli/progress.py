@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -19,18 +19,17 @@ def epoch_line(rec: dict[str, Any], total: int) -> str:
     return "  ".join(parts)
 
 
-class TrainProgress:
-    """Callbacks for Run.fit."""
+class BarProgress:
+    """A rich progress bar on stderr when it is a terminal (none in logs or when quiet); a context manager."""
 
-    def __init__(self, total_epochs: int, quiet: bool = False) -> None:
-        self.total, self.quiet = total_epochs, quiet
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
         self.bar: Progress | None = None
-        self.task: Any = None
         if is_terminal() and not quiet:
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeRemainingColumn(), console=err, transient=True)
 
-    def __enter__(self) -> TrainProgress:
+    def __enter__(self) -> Self:
         if self.bar:
             self.bar.start()
         return self
@@ -38,6 +37,15 @@ class TrainProgress:
     def __exit__(self, *exc: object) -> None:
         if self.bar:
             self.bar.stop()
+
+
+class TrainProgress(BarProgress):
+    """Callbacks for Run.fit."""
+
+    def __init__(self, total_epochs: int, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.total = total_epochs
+        self.task: Any = None
 
     def epoch_start(self, epoch: int, steps: int) -> None:
         if self.bar:
