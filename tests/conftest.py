@@ -14,6 +14,15 @@ from aae_cli.cli.app import app
 TINY = ["--limit", "300", "--hidden", "64,64", "--set", "disc_hidden=[32,32]", "--batch-size", "50"]
 
 
+def one_line_error(res: Result) -> str:
+    """Bad input: a non-zero exit and exactly one line of output, no traceback; returns that line."""
+    assert res.exit_code != 0
+    assert "Traceback" not in res.output
+    lines = [x for x in res.output.strip().splitlines() if x.strip()]
+    assert len(lines) == 1, res.output
+    return lines[0]
+
+
 @pytest.fixture
 def aae() -> Callable[..., Result]:
     runner = CliRunner()

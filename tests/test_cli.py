@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from aae_cli.checkpoint import load_checkpoint
-from tests.conftest import TINY
+from tests.conftest import TINY, one_line_error
 
 
 def test_train_then_sample(aae, tiny_run: Path, tmp_path: Path) -> None:
@@ -92,14 +92,6 @@ def test_default_output_goes_under_runs(aae, tmp_path: Path, monkeypatch) -> Non
     assert path.parent == Path("runs") and path.exists()
 
 
-def _one_line_error(res) -> str:
-    assert res.exit_code != 0
-    assert "Traceback" not in res.output
-    lines = [x for x in res.output.strip().splitlines() if x.strip()]
-    assert len(lines) == 1, res.output
-    return lines[0]
-
-
 @pytest.mark.parametrize(("args", "expected"), [
     (["--variant", "nope"], "valid variants: "),
     (["--prior", "banana"], "valid priors: gaussian"),
@@ -119,7 +111,7 @@ def test_bad_train_input(aae, tmp_path: Path, args: list[str], expected: str) ->
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")
     res = aae("train", "--epochs", "1", "--out", tmp_path / "x.h5", "--hidden", "16", *args)
-    assert expected in _one_line_error(res)
+    assert expected in one_line_error(res)
     assert not (tmp_path / "x.h5").exists()
 
 
@@ -127,15 +119,15 @@ def test_user_file_of_wrong_shape(aae, tmp_path: Path) -> None:
     bad = tmp_path / "flat.npy"
     np.save(bad, np.zeros(50, dtype=np.float32))
     res = aae("train", "--dataset", bad, "--epochs", "1", "--out", tmp_path / "x.h5")
-    _one_line_error(res)
+    one_line_error(res)
 
 
 def test_unwritable_output_is_reported_before_training(aae, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     res = aae("train", "--epochs", "1", "--out", blocker / "sub" / "x.h5", *TINY)
-    assert "cannot create folder" in _one_line_error(res)
+    assert "cannot create folder" in one_line_error(res)
 
 
 def test_missing_checkpoint_for_sample(aae, tmp_path: Path) -> None:
-    assert "does not exist" in _one_line_error(aae("sample", tmp_path / "none.h5"))
+    assert "does not exist" in one_line_error(aae("sample", tmp_path / "none.h5"))

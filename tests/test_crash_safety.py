@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from aae_cli.checkpoint import load_checkpoint
-from tests.test_checkpoint import weights
+from tests.test_checkpoint import assert_same_weights
 
 ARGS = ["--limit", "2000", "--hidden", "128,128", "--set", "disc_hidden=[32]", "--batch-size", "20"]
 
@@ -52,9 +51,7 @@ def test_ctrl_c_saves_and_resume_is_exact(tmp_path: Path, aae) -> None:
     assert ck.epoch < 3
     res = aae("train", "--resume", cut)
     assert res.exit_code == 0, res.output
-    a, b = weights(ref), weights(cut)
-    for k in a:
-        assert np.array_equal(a[k], b[k]), f"{k} differs after Ctrl-C and resume"
+    assert_same_weights(ref, cut, "after Ctrl-C and resume")
 
 
 def kill_repeatedly(tmp_path: Path, aae, times: int, seed: int) -> None:

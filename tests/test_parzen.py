@@ -30,10 +30,12 @@ from aae_cli.metrics.parzen import (
     rechunk,
     select_sigma,
 )
+from tests.conftest import one_line_error
 from tests.parzen_dist_runner import app as parzen_app
 
 REPO = Path(__file__).resolve().parents[1]
 SIG = [0.05, 0.1, 0.3, 1.0, 3.0]  # 0.05 puts exponents near -1000: the max shift and the floor matter
+
 
 
 def _data(n: int = 40, m: int = 300, d: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -141,14 +143,6 @@ def _run(*args: str | Path):
     return CliRunner().invoke(parzen_app, [str(a) for a in args], catch_exceptions=False)
 
 
-def _one_line_error(res) -> str:
-    assert res.exit_code != 0
-    assert "Traceback" not in res.output
-    lines = [x for x in res.output.strip().splitlines() if x.strip()]
-    assert len(lines) == 1, res.output
-    return lines[0]
-
-
 def test_cli_on_a_tiny_checkpoint(tiny_run: Path) -> None:
     res = _run(tiny_run, "--samples", "500", "--json")
     assert res.exit_code == 0, res.output
@@ -190,18 +184,18 @@ def test_samples_file_of_real_images_beats_noise(tmp_path: Path, mnist_train: np
 def test_samples_file_of_the_wrong_shape(tmp_path: Path, shape: tuple[int, ...]) -> None:
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros(shape, dtype=np.float32))
-    assert "784" in _one_line_error(_run("--samples-file", bad))
+    assert "784" in one_line_error(_run("--samples-file", bad))
 
 
 def test_bad_parzen_input(tmp_path: Path) -> None:
-    assert "CHECKPOINT" in _one_line_error(_run("--samples", "10"))
-    assert "no such file" in _one_line_error(_run("--samples-file", tmp_path / "none.npy"))
+    assert "CHECKPOINT" in one_line_error(_run("--samples", "10"))
+    assert "no such file" in one_line_error(_run("--samples-file", tmp_path / "none.npy"))
     two = tmp_path / "two.npz"
     np.savez(two, a=np.zeros((2, 784)), b=np.zeros((2, 784)))
-    assert "'samples'" in _one_line_error(_run("--samples-file", two))
+    assert "'samples'" in one_line_error(_run("--samples-file", two))
     ok = tmp_path / "ok.npy"
     np.save(ok, np.zeros((5, 784), dtype=np.float32))
-    assert "more than the 5 rows" in _one_line_error(_run("--samples-file", ok, "--samples", "6"))
+    assert "more than the 5 rows" in one_line_error(_run("--samples-file", ok, "--samples", "6"))
 
 
 def _free_port() -> int:

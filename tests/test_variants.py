@@ -13,7 +13,7 @@ from aae_cli.config import TrainConfig
 from aae_cli.data import load_dataset
 from aae_cli.engine.trainer import Trainer
 from aae_cli.variants import VARIANTS, Batch, DataInfo, get_variant
-from tests.test_checkpoint import weights
+from tests.test_checkpoint import assert_same_weights
 
 SMALL = {"hidden": [32, 32], "disc_hidden": [16], "batch_size": 50, "limit": 200, "epochs": 1}
 # Per-variant settings that make the tiny run meaningful (labelled subsets that fit 200 images).
@@ -95,10 +95,7 @@ def test_checkpoint_round_trip_and_exact_resume(name: str, aae, tmp_path: Path) 
     assert aae("train", *flags, "--epochs", "1", "--out", split).exit_code == 0
     res = aae("train", "--resume", split, "--epochs", "3")
     assert res.exit_code == 0, res.output
-    a, b = weights(straight), weights(split)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert np.array_equal(a[k], b[k]), f"{name}: {k} differs after resume"
+    assert_same_weights(straight, split, f"after resume ({name})")
     res = aae("sample", split, "--n", "20", "--out", tmp_path / "g.png")
     assert res.exit_code == 0, res.output
 
