@@ -9,6 +9,7 @@ from aae_cli import __version__
 from aae_cli.cli import evaluate, viz
 from aae_cli.cli.eval_parzen import parzen
 from aae_cli.cli.eval_samples import samples
+from aae_cli.cli.reproduce import reproduce
 from aae_cli.cli.sample import sample
 from aae_cli.cli.train import train
 
@@ -21,6 +22,7 @@ evaluate.app.command("samples")(samples)
 app.add_typer(evaluate.app, name="eval")
 app.command()(evaluate.encode)
 app.add_typer(viz.app, name="viz")
+app.command()(reproduce)
 
 
 def _version(value: bool) -> None:

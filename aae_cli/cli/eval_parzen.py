@@ -45,6 +45,31 @@ def parzen(
     json_: Annotated[bool, Opt("--json", help="print the result as one JSON object")] = False,
 ) -> None:
     """Parzen-window log-likelihood of the test set under model samples (sigma chosen on validation)."""
+    if checkpoint is None and samples_file is None:
+        raise AAEError("give a CHECKPOINT to draw samples from, or --samples-file FILE")
+    if samples is not None and samples < 1:
+        raise AAEError(f"--samples must be at least 1, got {samples}")
+    if chunk < 1:
+        raise AAEError(f"--chunk must be at least 1, got {chunk}")
+    if seed < 0:
+        raise AAEError(f"--seed must be a non-negative integer, got {seed}")
+    result = parzen_result(checkpoint, samples, seed, chunk, samples_file, dataset, data_dir, device)
+    if result is None:  # not rank 0
+        return
+    if json_:
+        print_result("aae eval parzen", result, True)
+        return
+    shown = {k: v for k, v in result.items() if k not in ("sigmas", "val_means")}
+    shown["mean"] = f"{result['mean']:.2f} ± {result['stderr']:.2f}"
+    pairs = zip(result["sigmas"], result["val_means"], strict=True)
+    shown.update({f"validation mean at sigma {s:.3f}": round(v, 2) for s, v in pairs})
+    print_result("aae eval parzen", shown, False)
+
+
+def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk: int,
+                  samples_file: Path | None, dataset: str | None, data_dir: str | None,
+                  device: str) -> dict[str, Any] | None:
+    """The Parzen protocol on a checkpoint's samples or a samples file; None on ranks other than 0."""
     import numpy as np
     import torch
 
@@ -59,14 +84,6 @@ def parzen(
         rechunk,
     )
 
-    if checkpoint is None and samples_file is None:
-        raise AAEError("give a CHECKPOINT to draw samples from, or --samples-file FILE")
-    if samples is not None and samples < 1:
-        raise AAEError(f"--samples must be at least 1, got {samples}")
-    if chunk < 1:
-        raise AAEError(f"--chunk must be at least 1, got {chunk}")
-    if seed < 0:
-        raise AAEError(f"--seed must be a non-negative integer, got {seed}")
     dev = resolve_device(device)
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -157,7 +174,7 @@ def parzen(
         if initialised_here and dist is not None:
             dist.destroy_process_group()
     if rank != 0:
-        return
+        return None
     result: dict[str, Any] = {
         "mean": res.mean, "stderr": res.stderr, "sigma": res.sigma, "n_samples": res.n_samples,
         "seed": res.seed, "sigmas": res.sigmas, "val_means": res.val_means, "dataset": data.name,
@@ -165,14 +182,7 @@ def parzen(
         "chunk": chunk_rows, "source": str(samples_file if samples_file is not None else checkpoint),
         "world_size": world, "device": str(dev),
     }
-    if json_:
-        print_result("aae eval parzen", result, True)
-        return
-    shown = {k: v for k, v in result.items() if k not in ("sigmas", "val_means")}
-    shown["mean"] = f"{res.mean:.2f} ± {res.stderr:.2f}"
-    shown.update({f"validation mean at sigma {s:.3f}": round(v, 2) for s, v in zip(res.sigmas, res.val_means,
-                                                                                 strict=True)})
-    print_result("aae eval parzen", shown, False)
+    return result
 
 
 def block_seed(seed: int, block: int) -> int:

@@ -37,24 +37,45 @@ def _need_labels(data: Any, what: str) -> None:
         raise AAEError(f"{what} needs labelled validation and test data; dataset '{data.name}' has no labels")
 
 
-@app.command()
-@cli_errors
-def semi(checkpoint: Checkpoint, device: Device = "auto", data_dir: DataDir = None,
-         json_: Json = False) -> None:
-    """Semi-supervised classification error (Table 2): argmax q(y|x) on the test set, in percent."""
+def semi_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
+    """Table 2's number: argmax q(y|x) error on the test set (and on validation), in percent."""
     from aae_cli.metrics.classification import class_probabilities, error_rate
 
-    model, ck, data, dev = _load(checkpoint, device, data_dir)
     if not model.predicts_classes:
-        raise AAEError(f"{checkpoint} is a '{model.cfg.variant}' model without a class output q(y|x); "
+        raise AAEError(f"{name} is a '{model.cfg.variant}' model without a class output q(y|x); "
                        "semi needs semi-supervised (or dim-reduction with --labels)")
     _need_labels(data, "eval semi")
-    result = {
+    return {
         "test_error": error_rate(class_probabilities(model, data.test.x, dev), data.test.y),
         "validation_error": error_rate(class_probabilities(model, data.validation.x, dev), data.validation.y),
         "epoch": ck.epoch, "labels": model.cfg.labels,
         "label_seed": ck.data.get("labelled", {}).get("seed"), "n_test": len(data.test),
     }
+
+
+def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
+    """Table 3's number: each cluster takes the label of the validation image that maximises q(y_i|x)."""
+    from aae_cli.metrics.classification import class_probabilities, cluster_error
+
+    if not model.has_class_output:
+        raise AAEError(f"{name} is a '{model.cfg.variant}' model without q(y|x); "
+                       "cluster needs unsup-cluster (or another model with a cluster output)")
+    _need_labels(data, "eval cluster")
+    p_val = class_probabilities(model, data.validation.x, dev)
+    p_test = class_probabilities(model, data.test.x, dev)
+    err, assign = cluster_error(p_val, data.validation.y, p_test, data.test.y)
+    return {"test_error": err, "clusters": int(p_val.shape[1]), "epoch": ck.epoch,
+            "clusters_used": len(set(p_test.argmax(1).tolist())),
+            "cluster_labels": assign.tolist(), "n_test": len(data.test)}
+
+
+@app.command()
+@cli_errors
+def semi(checkpoint: Checkpoint, device: Device = "auto", data_dir: DataDir = None,
+         json_: Json = False) -> None:
+    """Semi-supervised classification error (Table 2): argmax q(y|x) on the test set, in percent."""
+    model, ck, data, dev = _load(checkpoint, device, data_dir)
+    result = semi_result(model, ck, data, dev, str(checkpoint))
     print_result(f"aae eval semi — {checkpoint.name}", result, json_)
 
 
@@ -64,19 +85,8 @@ def cluster(checkpoint: Checkpoint, device: Device = "auto", data_dir: DataDir =
             json_: Json = False) -> None:
     """Clustering error (Table 3): each cluster takes the label of the validation image that maximises
     q(y_i|x); each test image the label of its cluster."""
-    from aae_cli.metrics.classification import class_probabilities, cluster_error
-
     model, ck, data, dev = _load(checkpoint, device, data_dir)
-    if not model.has_class_output:
-        raise AAEError(f"{checkpoint} is a '{model.cfg.variant}' model without q(y|x); "
-                       "cluster needs unsup-cluster (or another model with a cluster output)")
-    _need_labels(data, "eval cluster")
-    p_val = class_probabilities(model, data.validation.x, dev)
-    p_test = class_probabilities(model, data.test.x, dev)
-    err, assign = cluster_error(p_val, data.validation.y, p_test, data.test.y)
-    result = {"test_error": err, "clusters": int(p_val.shape[1]), "epoch": ck.epoch,
-              "clusters_used": len(set(p_test.argmax(1).tolist())),
-              "cluster_labels": assign.tolist(), "n_test": len(data.test)}
+    result = cluster_result(model, ck, data, dev, str(checkpoint))
     print_result(f"aae eval cluster — {checkpoint.name}", result, json_)
 
 

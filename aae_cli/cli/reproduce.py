@@ -1,0 +1,206 @@
+"""`aae reproduce NAME`: train with the paper's settings (or continue), then measure as the paper did."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aae_cli.cli.common import cli_errors, err, out, print_result
+from aae_cli.errors import AAEError
+
+Opt = typer.Option
+
+
+@cli_errors
+def reproduce(
+    name: Annotated[str | None, typer.Argument(help="the result, e.g. table2-mnist-100 (see --list)")] = None,
+    list_: Annotated[bool, Opt("--list", help="list the paper's results, settings and runs")] = False,
+    seeds: Annotated[str | None, Opt(help="comma-separated seeds (default: 0,1,2 where the paper reports a "
+                                     "spread, else 0)")] = None,
+    epochs: Annotated[int | None, Opt(help="train to this epoch instead of the paper's (reported as fewer "
+                                      "epochs than the paper)")] = None,
+    set_: Annotated[list[str] | None, Opt("--set", help="depart from the paper's settings, key=value "
+                                          "(repeatable; recorded with the result, own checkpoint)")] = None,
+    runs: Annotated[Path, Opt(help="folder of the checkpoints; an existing one is continued")] = Path(
+        "runs/reproduce"),
+    eval_only: Annotated[bool, Opt("--eval-only", help="score the checkpoints as they are")] = False,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda | cuda:N")] = None,
+    data_dir: Annotated[str | None, Opt(help="folder of dataset files")] = None,
+    download: Annotated[bool, Opt("--download", help="download missing dataset files (SVHN)")] = False,
+    json_: Annotated[bool, Opt("--json", help="print one JSON object")] = False,
+) -> None:
+    """Train a result of the paper with its settings and measure it with its protocol, beside its number."""
+    from aae_cli.config import parse_set
+    from aae_cli.reproduce import TARGETS, get_target
+
+    if list_:
+        _list(runs, json_)
+        return
+    if name is None:
+        raise AAEError(f"name a result (aae reproduce --list shows them): {', '.join(TARGETS)}")
+    t = get_target(name)
+    seed_list = _seeds(seeds, t.seeds)
+    if epochs is not None and epochs < 1:
+        raise AAEError(f"--epochs must be at least 1, got {epochs}")
+    departures = parse_set(set_ or [])
+    if "seed" in departures or "epochs" in departures:
+        raise AAEError("give seeds with --seeds and epochs with --epochs, not with --set")
+    command = "aae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    rows = []
+    for seed in seed_list:
+        path = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir, download, json_)
+        from aae_cli.reproduce import score
+
+        t0 = time.perf_counter()
+        res = score(t, path, device or "auto", data_dir)
+        rows.append({"seed": seed, "checkpoint": str(path), **res,
+                     "eval_seconds": res.get("eval_seconds", round(time.perf_counter() - t0, 3))})
+    _report(t, rows, departures, runs, command, json_)
+
+
+def _seeds(text: str | None, default: tuple[int, ...]) -> list[int]:
+    if text is None:
+        return list(default)
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise AAEError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise AAEError(f"--seeds must be distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: int | None, eval_only: bool,
+           device: str | None, data_dir: str | None, download: bool, quiet: bool) -> Path:
+    """Start, continue or (eval_only) just find the checkpoint of one seed; return its path."""
+    from aae_cli.checkpoint import load_checkpoint
+    from aae_cli.cli.progress import TrainProgress
+    from aae_cli.engine.session import Run
+    from aae_cli.engine.trainer import Interrupted
+    from aae_cli.reproduce import checkpoint_path, config_mismatch, target_config
+
+    cfg = target_config(t, seed, departures)
+    path = checkpoint_path(runs, t, seed, departures)
+    target_epochs = epochs or cfg.epochs
+    where = {k: v for k, v in {"device": device, "data_dir": data_dir}.items() if v is not None}
+    if download:
+        where["download"] = True
+    if path.exists():
+        ck = load_checkpoint(path)
+        bad = config_mismatch(ck.config, cfg)
+        if bad:
+            raise AAEError(f"{path} was trained with other settings than {t.name} ({', '.join(bad)}); "
+                           "move it away or choose another --runs")
+        if eval_only or ck.epoch >= target_epochs:
+            return path
+        run = Run.resume(path, {"epochs": target_epochs, **where})
+        err.print(f"{t.name} seed {seed}: continuing {path} at epoch {ck.epoch} -> {target_epochs}",
+                  highlight=False)
+    else:
+        if eval_only:
+            raise AAEError(f"--eval-only: {path} does not exist; train it first (drop --eval-only)")
+        for k, v in {"epochs": target_epochs, **where}.items():
+            setattr(cfg, k, v)
+        run = Run(cfg, path)
+        err.print(f"{t.name} seed {seed}: training {path} for {target_epochs} epochs", highlight=False)
+    with TrainProgress(run.cfg.epochs, quiet=quiet) as prog:
+        try:
+            run.fit(prog.epoch_start, prog.step, prog.epoch_end)
+        except Interrupted:
+            err.print(f"interrupted: saved {path} at epoch {run.trainer.epoch} + {run.trainer.batch} "
+                      "minibatches; the same aae reproduce command continues it", highlight=False)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err.print(f"interrupted: the last checkpoint in {path} is kept", highlight=False)
+            raise typer.Exit(130) from None
+    return path
+
+
+def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs: Path, command: str,
+            as_json: bool) -> None:
+    from aae_cli.reproduce import machine
+
+    if not rows or "value" not in rows[0]:  # a torchrun rank other than 0
+        return
+    values = [r["value"] for r in rows]
+    trained = min(r["epoch"] for r in rows)
+    target_epochs = t.settings["epochs"]  # the paper's, or ours where it does not say
+    result: dict[str, Any] = {
+        "result": t.name, "description": t.result, "paper": t.paper, "paper_value": t.paper_value,
+        "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+        "seeds": [r["seed"] for r in rows], "epochs": trained, "paper_epochs": t.paper_epochs,
+        "target_epochs": target_epochs,
+        "fewer_epochs_than_paper": t.paper_epochs is not None and trained < t.paper_epochs,
+        "departures": departures, "machine": machine(), "command": command, "note": t.note, "runs": rows,
+    }
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        with open(runs / "results.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M:%S"), **result}, default=str) + "\n")
+    except OSError as e:
+        err.print(f"note: could not append to {runs / 'results.jsonl'}: {e.strerror or e}", highlight=False)
+    if as_json:
+        print_result("aae reproduce", result, True)
+        return
+    from rich.table import Table
+
+    unit = "" if t.metric == "parzen" else " %"
+    table = Table(title=f"aae reproduce {t.name}: {t.result}", header_style="bold")
+    for col in ("seed", "epochs", "train time", "ours", "paper"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        ours = f"{r['value']:.2f}" + (f" ± {r['stderr']:.2f}" if "stderr" in r else "") + unit
+        if t.metric == "curve":
+            ours = ", ".join(f"{r['curve'][e]:.2f}{unit} @{e}" for e in sorted(r["curve"]))
+        hours = f"{r['train_seconds'] / 3600:.2f} h"
+        table.add_row(str(r["seed"]), f"{r['epoch']} of {target_epochs}", hours, ours, t.paper)
+    if len(rows) > 1:
+        spread = f" ± {result['std']:.2f}" if result["std"] is not None else ""
+        table.add_row("all", str(trained), "", f"{result['mean']:.2f}{spread}{unit}", t.paper)
+    out.print(table)
+    paper_epochs = t.paper_epochs if t.paper_epochs is not None else "not stated"
+    out.print(f"paper epochs: {paper_epochs}; machine: {result['machine']}; {t.note}", highlight=False,
+              soft_wrap=True)
+    if departures:
+        changed = ", ".join(f"{k}={v}" for k, v in departures.items())
+        out.print(f"departs from the paper's settings: {changed}", highlight=False, soft_wrap=True)
+
+
+def _list(runs: Path, as_json: bool) -> None:
+    from aae_cli.checkpoint import load_checkpoint
+    from aae_cli.reproduce import TARGETS, checkpoint_path
+
+    items = []
+    for t in TARGETS.values():
+        status = []
+        for seed in t.seeds:
+            p = checkpoint_path(runs, t, seed)
+            if p.exists():
+                try:
+                    status.append(f"s{seed}: {load_checkpoint(p).epoch} epochs")
+                except AAEError:
+                    status.append(f"s{seed}: unreadable")
+        items.append({"name": t.name, "result": t.result, "paper": t.paper,
+                      "epochs": t.settings["epochs"], "paper_epochs": t.paper_epochs,
+                      "seeds": list(t.seeds), "run": t.run, "trained": ", ".join(status) or "-"})
+    if as_json:
+        print_result("aae reproduce --list", {"results": items}, True)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"aae reproduce: the paper's results (checkpoints under {runs})", header_style="bold")
+    table.add_column("name", no_wrap=True)
+    for col in ("paper", "epochs", "seeds", "trained"):
+        table.add_column(col)
+    for it in items:
+        epochs = f"{it['epochs']}" + ("" if it["paper_epochs"] else " (ours)")
+        seeds = ",".join(map(str, it["seeds"]))
+        table.add_row(it["name"], it["paper"], epochs, seeds, it["trained"])
+    out.print(table)

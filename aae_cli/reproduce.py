@@ -1,0 +1,189 @@
+"""`aae reproduce`: one preset per number of the paper (PROTOCOLS.md, "Paper numbers to reproduce").
+
+A target names the paper's result, its settings (over the variant's appendix preset), the evaluation the
+paper used and the seeds. Its checkpoints live at RUNS/<run>-s<seed>.h5, so the same command continues an
+interrupted or shortened run, and two targets that score the same model (Parzen at 10K and 10M samples;
+Table 2's 100-label error and its training curve) share one training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aae_cli.config import TrainConfig, coerce, resolve
+from aae_cli.errors import AAEError
+from aae_cli.variants import get_variant
+
+SPREAD_SEEDS = (0, 1, 2)  # rows where the paper reports mean ± std over runs
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    result: str  # the paper's row, in words
+    paper: str  # the paper's number as printed
+    paper_value: float
+    metric: str  # semi | cluster | parzen | curve
+    run: str  # checkpoint stem; targets with the same run score the same model
+    settings: dict[str, Any]  # over the variant's preset; "epochs": the paper's (ours where it is silent)
+    seeds: tuple[int, ...] = (0,)
+    paper_epochs: int | None = None  # None: the paper does not say how long it trained
+    samples: int = 0  # parzen: kernel centres
+    curve: dict[int, float] = field(default_factory=dict)  # curve: epoch -> the paper's test error
+    note: str = ""  # our choices where the paper is silent, and departures from it
+
+
+A1 = {"variant": "unsupervised", "prior": "gaussian", "prior_std": 5.0, "z_dim": 8, "epochs": 200}
+A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are Adam (1e-3 reconstruction, 2e-4 "
+           "adversarial) for 200 epochs")
+
+
+def _semi(labels: str, paper: str, value: float) -> Target:
+    return Target(f"table2-mnist-{labels}", f"Table 2: MNIST semi-supervised error, {labels} labels", paper,
+                  value, "semi", f"table2-mnist-{labels}",
+                  {"variant": "semi-supervised", "dataset": "mnist", "labels": labels, "epochs": 5000},
+                  SPREAD_SEEDS, 5000, note="appendix A.2.1 as written")
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (
+    Target("table1-parzen-10k", "Table 1: MNIST Parzen log-likelihood, 10K samples", "340 ± 2", 340.0,
+           "parzen", "table1-mnist", A1, samples=10_000, note=A1_NOTE),
+    Target("table1-parzen-10m", "Table 1: MNIST Parzen log-likelihood, 10M samples", "427", 427.0,
+           "parzen", "table1-mnist", A1, samples=10_000_000,
+           note=A1_NOTE + "; sigma chosen on the validation images with the same 10M samples"),
+    _semi("100", "1.90 ± 0.10 %", 1.90),
+    _semi("1000", "1.60 ± 0.08 %", 1.60),
+    _semi("all", "0.85 ± 0.02 %", 0.85),
+    Target("table2-svhn-1000", "Table 2: SVHN semi-supervised error, 1000 labels", "17.70 ± 0.30 %", 17.70,
+           "semi", "table2-svhn-1000",
+           {"variant": "semi-supervised", "dataset": "svhn-extra", "labels": "1000", "epochs": 1000},
+           SPREAD_SEEDS, 1000, note="appendix A.2.2; train + extra (about 530K images); needs the .mat "
+           "files (--download)"),
+    Target("curve-mnist-100", "Section A.2.1: MNIST 100-label test error during training", "16.50 / 3.40 / "
+           "2.21 / 1.80 % after 1 / 50 / 500 / 5000 epochs", 1.80, "curve", "table2-mnist-100",
+           {"variant": "semi-supervised", "dataset": "mnist", "labels": "100", "epochs": 5000}, (0,), 5000,
+           curve={1: 16.50, 50: 3.40, 500: 2.21, 5000: 1.80},
+           note="the test error recorded after each epoch of the table2-mnist-100 run"),
+    Target("table3-cluster-16", "Table 3: MNIST unsupervised clustering error, 16 clusters", "9.55 ± 2.05 %",
+           9.55, "cluster", "table3-cluster-16", {"variant": "unsup-cluster", "clusters": 16, "epochs": 1500},
+           SPREAD_SEEDS, 1500, note="appendix A.3 (its text gives 30 clusters; 16 is Table 3's other row)"),
+    Target("table3-cluster-30", "Table 3: MNIST unsupervised clustering error, 30 clusters", "4.10 ± 1.13 %",
+           4.10, "cluster", "table3-cluster-30", {"variant": "unsup-cluster", "clusters": 30, "epochs": 1500},
+           SPREAD_SEEDS, 1500, note="appendix A.3"),
+    Target("dimred-2d-100", "Section 7: 2-D dimensionality reduction error, 100 labels", "6.08 %", 6.08,
+           "semi", "dimred-2d-100",
+           {"variant": "dim-reduction", "labels": "100", "z_dim": 2, "epochs": 1000},
+           note="Section 7 has no appendix: A.2.1's optimiser, eta = 6 and 1000 epochs are ours"),
+    Target("dimred-2d-1000", "Section 7: 2-D dimensionality reduction error, 1000 labels", "4.20 %", 4.20,
+           "semi", "dimred-2d-1000",
+           {"variant": "dim-reduction", "labels": "1000", "z_dim": 2, "epochs": 1000},
+           note="Section 7 has no appendix: A.2.1's optimiser, eta = 6 and 1000 epochs are ours"),
+    Target("dimred-10d-100", "Section 7: 10-D dimensionality reduction error, 100 labels (W_C = 10 I)",
+           "3.90 %", 3.90, "semi", "dimred-10d-100",
+           {"variant": "dim-reduction", "labels": "100", "z_dim": 10, "fixed_heads": True, "epochs": 1000},
+           note="Section 7 has no appendix: A.2.1's optimiser and 1000 epochs are ours"),
+)}
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise AAEError(f"unknown result '{name}'; aae reproduce --list shows them: {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def target_config(t: Target, seed: int, departures: dict[str, Any] | None = None) -> TrainConfig:
+    """The target's settings over its variant's preset (for its dataset), with this seed and the user's
+    departures from the paper (--set), which are recorded with the result."""
+    settings = {**coerce({**t.settings, "seed": seed}, f"target {t.name}"), **(departures or {})}
+    preset = get_variant(settings["variant"]).preset_for(str(settings.get("dataset", "mnist")))
+    return resolve(preset, {}, settings)
+
+
+def checkpoint_path(runs: Path, t: Target, seed: int, departures: dict[str, Any] | None = None) -> Path:
+    """RUNS/<run>-s<seed>.h5; a run departing from the paper gets its own file (a digest of the changes)."""
+    if not departures:
+        return runs / f"{t.run}-s{seed}.h5"
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(departures, sort_keys=True).encode()).hexdigest()[:8]
+    return runs / f"{t.run}-s{seed}-{digest}.h5"
+
+
+def config_mismatch(stored: dict[str, Any], wanted: TrainConfig) -> list[str]:
+    """Settings of a checkpoint that differ from the target's (epochs and where-to-run may differ)."""
+    from aae_cli.engine.session import RESUMABLE
+
+    want = dataclasses.asdict(wanted)
+    return sorted(k for k, v in want.items() if k not in RESUMABLE and stored.get(k) != v)
+
+
+def machine() -> str:
+    """What ran it, for the record: CPU model and cores, or the GPU; torch version."""
+    import torch
+
+    if torch.cuda.is_available():
+        where = torch.cuda.get_device_name(0)
+    else:
+        model = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        where = f"{model}, {os.cpu_count()} cores"
+    return f"{where}, torch {torch.__version__}"
+
+
+def train_seconds(history: list[dict[str, Any]]) -> float:
+    return float(sum(rec.get("seconds", 0.0) for rec in history))
+
+
+def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed: int = 0,
+          chunk: int = 10_000) -> dict[str, Any]:
+    """The paper's evaluation of one checkpoint: {'value': the number to set beside the paper's, ...}."""
+    from aae_cli.checkpoint import load_checkpoint
+
+    if t.metric == "curve":
+        ck = load_checkpoint(path)
+        errors = {rec["epoch"]: rec["test_error"] for rec in ck.history if "test_error" in rec}
+        points = {e: errors[e] for e in t.curve if e in errors}
+        if not points:
+            raise AAEError(f"{path} has no recorded test error at epochs {', '.join(map(str, t.curve))} yet "
+                           f"(trained {ck.epoch} epochs); train longer")
+        last = max(points)
+        return {"value": points[last], "at_epoch": last, "curve": points, "epoch": ck.epoch,
+                "train_seconds": train_seconds(ck.history)}
+    if t.metric == "parzen":
+        from aae_cli.checkpoint import load_checkpoint
+        from aae_cli.cli.eval_parzen import parzen_result
+
+        res = parzen_result(path, t.samples, parzen_seed, chunk, None, None, data_dir, device)
+        if res is None:
+            return {}
+        ck = load_checkpoint(path)
+        return {"value": res["mean"], "stderr": res["stderr"], "sigma": res["sigma"],
+                "n_samples": res["n_samples"], "samples_seed": parzen_seed,
+                "eval_seconds": res["seconds"], "epoch": ck.epoch, "train_seconds": train_seconds(ck.history)}
+    from aae_cli.cli.evaluate import cluster_result, semi_result
+    from aae_cli.data import load_dataset
+    from aae_cli.engine.model_io import load_model
+    from aae_cli.engine.session import resolve_device
+
+    dev = resolve_device(device)
+    model, ck = load_model(path, dev)
+    data = load_dataset(ck.data["dataset"], data_dir)
+    res = (semi_result if t.metric == "semi" else cluster_result)(model, ck, data, dev, str(path))
+    out = {"value": res["test_error"], "epoch": ck.epoch, "train_seconds": train_seconds(ck.history)}
+    if "validation_error" in res:
+        out["validation_error"] = res["validation_error"]
+    if "label_seed" in res:
+        out["label_seed"] = res["label_seed"]
+    return out

@@ -1,0 +1,97 @@
+"""`aae reproduce`: the paper's results as one command each, on tiny settings (recorded as departures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aae_cli.checkpoint import load_checkpoint
+from aae_cli.reproduce import TARGETS, target_config
+from tests.conftest import one_line_error
+
+SMALL = ["--set", "limit=300", "--set", "hidden=[64,64]", "--set", "disc_hidden=[32,32]",
+         "--set", "batch_size=50"]
+
+
+def run_json(aae, *args) -> dict:
+    res = aae("reproduce", *args, "--json")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output.strip().splitlines()[-1])
+
+
+def test_every_paper_number_has_a_target_whose_settings_build():
+    names = set(TARGETS)
+    assert {"table1-parzen-10k", "table1-parzen-10m", "table2-mnist-100", "table2-mnist-1000",
+            "table2-mnist-all", "table2-svhn-1000", "table3-cluster-16", "table3-cluster-30",
+            "dimred-2d-100", "dimred-2d-1000", "dimred-10d-100", "curve-mnist-100"} <= names
+    for t in TARGETS.values():
+        cfg = target_config(t, 0)
+        cfg.validate()
+        assert cfg.epochs == t.settings["epochs"]
+    # The appendix's recipe comes from the variant preset: A.2.1 is momentum SGD with input noise 0.3.
+    cfg = target_config(TARGETS["table2-mnist-100"], 0)
+    assert (cfg.optimizer, cfg.input_noise, cfg.lr_recon, cfg.labels) == ("sgd", 0.3, 0.01, "100")
+    assert target_config(TARGETS["table2-svhn-1000"], 0).encoder_bn  # the SVHN preset (A.2.2)
+
+
+def test_list(aae, tmp_path: Path):
+    out = run_json(aae, "--list", "--runs", tmp_path)
+    rows = {r["name"]: r for r in out["results"]}
+    assert rows["table2-mnist-100"]["paper"].startswith("1.90")
+    assert rows["table2-mnist-100"]["seeds"] == [0, 1, 2]  # the paper reports a spread
+    assert rows["table1-parzen-10k"]["paper_epochs"] is None  # A.1 does not say
+
+
+def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
+    args = ["table2-mnist-100", "--seeds", "0", "--epochs", "1", "--runs", tmp_path, *SMALL]
+    first = run_json(aae, *args)
+    assert first["paper_value"] == 1.90 and first["epochs"] == 1 and first["fewer_epochs_than_paper"]
+    assert first["departures"]["limit"] == 300
+    (row,) = first["runs"]
+    ck_path = Path(row["checkpoint"])
+    assert ck_path.parent == tmp_path and ck_path.name.startswith("table2-mnist-100-s0-")  # own file
+    ck = load_checkpoint(ck_path)
+    assert ck.config["labels"] == "100" and ck.config["optimizer"] == "sgd"
+    assert row["value"] == pytest.approx(ck.history[-1]["test_error"])  # the protocol's test error
+    assert 0 <= row["value"] <= 100 and row["label_seed"] == 0
+
+    again = run_json(aae, *args)  # the same command again: nothing to train, same number
+    assert again["runs"][0]["value"] == row["value"] and again["epochs"] == 1
+    longer = run_json(aae, "table2-mnist-100", "--seeds", "0", "--epochs", "2", "--runs", tmp_path, *SMALL)
+    assert longer["epochs"] == 2 and len(load_checkpoint(ck_path).history) == 2  # continued, not restarted
+
+    # The training curve scores the same run from its recorded history.
+    curve = run_json(aae, "curve-mnist-100", "--eval-only", "--runs", tmp_path, *SMALL)
+    assert curve["runs"][0]["curve"] == {"1": load_checkpoint(ck_path).history[0]["test_error"]}
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[-1])["result"] == "curve-mnist-100"
+
+
+def test_parzen_and_cluster_targets(aae, tmp_path: Path):
+    p = run_json(aae, "table1-parzen-10k", "--epochs", "1", "--runs", tmp_path, *SMALL)
+    (row,) = p["runs"]
+    assert row["n_samples"] == 10_000 and np.isfinite(row["value"]) and row["stderr"] > 0
+    assert 0.1 <= row["sigma"] <= 1.0
+    c = run_json(aae, "table3-cluster-16", "--seeds", "3", "--epochs", "1", "--runs", tmp_path, *SMALL,
+                 "--set", "limit=200")
+    assert c["seeds"] == [3] and 0 <= c["mean"] <= 100 and c["std"] is None
+
+
+def test_bad_input(aae, tmp_path: Path):
+    assert "unknown result 'table9'" in one_line_error(aae("reproduce", "table9"))
+    assert "name a result" in one_line_error(aae("reproduce"))
+    assert "--seeds" in one_line_error(aae("reproduce", "table2-mnist-100", "--seeds", "a,b"))
+    missing = aae("reproduce", "table2-mnist-100", "--seeds", "0", "--eval-only", "--runs", tmp_path)
+    assert "does not exist" in one_line_error(missing)
+    assert "--epochs" in one_line_error(aae("reproduce", "table2-mnist-100", "--set", "epochs=3"))
+    # A checkpoint of other settings at the target's path is refused, not continued or overwritten.
+    res = aae("train", "--epochs", "1", "--out", tmp_path / "table2-mnist-100-s0.h5", "--limit", "300",
+              "--hidden", "64,64", "--set", "disc_hidden=[32,32]")
+    assert res.exit_code == 0, res.output
+    before = (tmp_path / "table2-mnist-100-s0.h5").read_bytes()
+    line = one_line_error(aae("reproduce", "table2-mnist-100", "--seeds", "0", "--runs", tmp_path))
+    assert "other settings" in line
+    assert (tmp_path / "table2-mnist-100-s0.h5").read_bytes() == before
