@@ -3,8 +3,10 @@ model, measured in the same process, alternating, so that a shared machine affec
 
   .venv/bin/python benchmarks/train_bench.py --model a1 --batches 100 --rounds 3
   .venv/bin/python benchmarks/train_bench.py --model a21 --batches 100 --rounds 3
+  .venv/bin/python benchmarks/train_bench.py --model a3 --batches 20 --rounds 2
 
-a1: appendix A.1 basic AAE (2x1000, 8-D code); a21: A.2.1 semi-supervised (2x1000, y 10, z 10).
+a1: appendix A.1 basic AAE (2x1000, 8-D code); a21: A.2.1 semi-supervised (2x1000, y 10, z 10);
+a3: A.3 clustering (2x3000, batch norm in the encoder, 20% input dropout, 16 clusters, z 5).
 The baseline is what a user would write: a DataLoader over a TensorDataset, the three (four) phases each
 with its own forward passes, D(real) and D(fake) as two passes, plain loss.backward() and zero_grad().
 Prints one JSON line.
@@ -27,10 +29,12 @@ from aae_cli.engine.trainer import Trainer
 from aae_cli.variants import DataInfo
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
+def mlp(sizes: list[int], bn: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
+        if bn:
+            layers.append(nn.BatchNorm1d(b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -38,12 +42,14 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 
 def plain_loop(x: torch.Tensor, y: torch.Tensor, model: str, batches: int) -> float:
     """Images/s of the straightforward loop."""
-    semi = model == "a21"
-    z_dim, k = (10, 10) if semi else (8, 0)
-    enc = mlp([784, 1000, 1000, z_dim + k])
-    dec = nn.Sequential(mlp([z_dim + k, 1000, 1000, 784]), nn.Sigmoid())
-    d_z = mlp([z_dim, 1000, 1000, 1])
-    d_y = mlp([k, 1000, 1000, 1]) if semi else None
+    semi, labelled = model in ("a21", "a3"), model == "a21"  # semi: y and z codes; labelled: 4th phase
+    z_dim, k = {"a1": (8, 0), "a21": (10, 10), "a3": (5, 16)}[model]
+    h = 3000 if model == "a3" else 1000
+    drop = nn.Dropout(0.2 if model == "a3" else 0.0)
+    enc = nn.Sequential(drop, mlp([784, h, h, z_dim + k], bn=model == "a3"))
+    dec = nn.Sequential(mlp([z_dim + k, h, h, 784]), nn.Sigmoid())
+    d_z = mlp([z_dim, h, h, 1])
+    d_y = mlp([k, h, h, 1]) if semi else None
     opt_ae = torch.optim.SGD([*enc.parameters(), *dec.parameters()], lr=0.01, momentum=0.9)
     opt_d = torch.optim.SGD([*d_z.parameters(), *(d_y.parameters() if d_y else [])], lr=0.1, momentum=0.1)
     opt_g = torch.optim.SGD(enc.parameters(), lr=0.1, momentum=0.1)
@@ -79,7 +85,7 @@ def plain_loop(x: torch.Tensor, y: torch.Tensor, model: str, batches: int) -> fl
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
-        if semi:
+        if labelled:
             logits = enc(xb[:100])[:, z_dim:]
             loss_c = nn.functional.cross_entropy(logits, yb[:100])
             opt_c.zero_grad()
@@ -90,10 +96,16 @@ def plain_loop(x: torch.Tensor, y: torch.Tensor, model: str, batches: int) -> fl
 
 
 def engine(data, model: str, batches: int) -> float:
-    variant = "semi-supervised" if model == "a21" else "unsupervised"
-    cfg = TrainConfig.from_dict({"variant": variant, "optimizer": "sgd", "limit": batches * 100, "labels":
-                                 "100" if model == "a21" else None, "input_noise": 0.0, "z_dim": 10 if
-                                 model == "a21" else 8, "prior_std": 1.0 if model == "a21" else 5.0})
+    from aae_cli.variants import get_variant
+
+    if model == "a3":
+        preset = get_variant("unsup-cluster").preset_for("mnist")
+        settings = {**preset, "variant": "unsup-cluster", "clusters": 16}
+    else:
+        variant = "semi-supervised" if model == "a21" else "unsupervised"
+        settings = {"variant": variant, "labels": "100" if model == "a21" else None, "input_noise": 0.0,
+                    "z_dim": 10 if model == "a21" else 8, "prior_std": 1.0 if model == "a21" else 5.0}
+    cfg = TrainConfig.from_dict({**settings, "optimizer": "sgd", "limit": batches * 100})
     from aae_cli.data.labelled import labelled_subset
 
     lab = labelled_subset(data.train.y[: batches * 100], "100", 10, 0) if model == "a21" else None
@@ -108,7 +120,7 @@ def engine(data, model: str, batches: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["a1", "a21"], default="a1")
+    ap.add_argument("--model", choices=["a1", "a21", "a3"], default="a1")
     ap.add_argument("--batches", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
