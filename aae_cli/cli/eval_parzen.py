@@ -9,7 +9,6 @@ exactly, so K processes give the single-process number.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,6 +73,7 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
     import torch
 
     from aae_cli.data import load_dataset, to_float32
+    from aae_cli.engine.distributed import ProcessGroup
     from aae_cli.engine.session import resolve_device
     from aae_cli.metrics.parzen import (
         N_SELECT,
@@ -86,20 +86,10 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
 
     dev = resolve_device(device)
 
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    dist, initialised_here = None, False
-    if world > 1:
-        import torch.distributed as dist
-
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-            initialised_here = True
-        world = dist.get_world_size()
-    rank = dist.get_rank() if dist is not None else 0
+    group = ProcessGroup.join(dev)  # under torchrun: gloo on CPU, nccl on cuda:LOCAL_RANK
+    if group is not None:
+        dev = group.device
+    world, rank = (1, 0) if group is None else (group.world, group.rank)
     try:
         model, ck_data = None, {}
         if checkpoint is not None:
@@ -171,8 +161,8 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
             closer()
         seconds = time.perf_counter() - t0
     finally:
-        if initialised_here and dist is not None:
-            dist.destroy_process_group()
+        if group is not None:
+            group.close()
     if rank != 0:
         return None
     result: dict[str, Any] = {

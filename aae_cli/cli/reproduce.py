@@ -38,7 +38,12 @@ def reproduce(
 ) -> None:
     """Train a result of the paper with its settings and measure it with its protocol, beside its number."""
     from aae_cli.config import parse_set
+    from aae_cli.engine.distributed import env_rank, world_size
     from aae_cli.reproduce import TARGETS, get_target
+
+    main = world_size() <= 1 or env_rank() == 0  # under torchrun rank 0 alone prints and records
+    if not main:
+        err.quiet = True
 
     if list_:
         _list(runs, json_)
@@ -59,7 +64,8 @@ def reproduce(
         from aae_cli.reproduce import score
 
         t0 = time.perf_counter()
-        res = score(t, path, device or "auto", data_dir)
+        # Parzen shards its samples over the torchrun processes; the other evaluations run on rank 0.
+        res = score(t, path, device or "auto", data_dir) if main or t.metric == "parzen" else {}
         rows.append({"seed": seed, "checkpoint": str(path), **res,
                      "eval_seconds": res.get("eval_seconds", round(time.perf_counter() - t0, 3))})
     _report(t, rows, departures, runs, command, json_)
@@ -110,16 +116,18 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
             setattr(cfg, k, v)
         run = Run(cfg, path)
         err.print(f"{t.name} seed {seed}: training {path} for {target_epochs} epochs", highlight=False)
-    with TrainProgress(run.cfg.epochs, quiet=quiet) as prog:
+    with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)
         except Interrupted:
             err.print(f"interrupted: saved {path} at epoch {run.trainer.epoch} + {run.trainer.batch} "
                       "minibatches; the same aae reproduce command continues it", highlight=False)
+            run.close()  # under torchrun: nobody leaves before rank 0 has saved
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             err.print(f"interrupted: the last checkpoint in {path} is kept", highlight=False)
             raise typer.Exit(130) from None
+    run.close()
     return path
 
 

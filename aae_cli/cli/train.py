@@ -1,4 +1,5 @@
-"""`aae train`: any model of the paper, on CPU or GPU, resumable."""
+"""`aae train`: any model of the paper, on CPU or GPU, resumable; data-parallel under torchrun
+(`torchrun --nproc-per-node K -m aae_cli train ...`: rank 0 alone prints and saves)."""
 
 from __future__ import annotations
 
@@ -41,9 +42,15 @@ def train(
 ) -> None:
     """Train an adversarial autoencoder (or the VAE baseline); write an HDF5 checkpoint."""
     from aae_cli.cli.progress import TrainProgress
+    from aae_cli.engine.distributed import env_rank, world_size
     from aae_cli.engine.session import Run, default_out
     from aae_cli.engine.trainer import Interrupted
     from aae_cli.variants import get_variant
+
+    if world_size() > 1 and env_rank() != 0:
+        # rank 0 alone prints (this worker process ends with the command); a failure while setting up on
+        # another rank is reported by rank 0 (Run), any other by torchrun
+        err.quiet = True
 
     given: dict[str, Any] = {k: v for k, v in {
         "variant": variant, "prior": prior, "posterior": posterior, "z_dim": z_dim, "hidden": hidden,
@@ -68,19 +75,25 @@ def train(
                            "(or add --overwrite)")
         run = Run(cfg, target)
     d = run.data
+    where = f"device {run.device}" + (f" x {run.world_size} processes" if run.world_size > 1 else "")
     err.print(f"{run.cfg.variant} on {d.name}: {len(d.train)} train / {len(d.validation)} validation images, "
-              f"device {run.device}, checkpoint {run.out}", highlight=False)
-    with TrainProgress(run.cfg.epochs, quiet=json_) as prog:
+              f"{where}, checkpoint {run.out}", highlight=False)
+    with TrainProgress(run.cfg.epochs, quiet=json_ or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)
         except Interrupted:
             t = run.trainer
             err.print(f"interrupted: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches; "
                       f"continue with aae train --resume {run.out}", highlight=False)
+            run.close()  # under torchrun: nobody leaves before rank 0 has saved
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
+            # no waiting for the other processes here: they may be inside a collective; torchrun ends them
             err.print(f"interrupted: the last checkpoint in {run.out} is kept", highlight=False)
             raise typer.Exit(130) from None
+    run.close()
+    if not run.is_main:
+        return
     last = run.trainer.history[-1] if run.trainer.history else {}
     result = {"checkpoint": str(run.out), "metrics": str(run.metrics_path), "variant": run.cfg.variant,
               "dataset": d.name, **{k: v for k, v in last.items()}}

@@ -1,6 +1,8 @@
 """Start or resume a training run: data, trainer, checkpoints every few epochs, a JSONL metrics log.
 
-This is the library behind `aae train`; it prints nothing (progress goes through callbacks).
+This is the library behind `aae train`; it prints nothing (progress goes through callbacks). Under
+torchrun (WORLD_SIZE > 1) every process builds the same Run; rank 0 alone writes the checkpoint and the
+log (aae_cli/engine/distributed.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from aae_cli.config import TrainConfig
 from aae_cli.data import load_dataset
 from aae_cli.data.base import DataSplits
 from aae_cli.data.labelled import labelled_subset
+from aae_cli.engine.distributed import ProcessGroup
 from aae_cli.engine.trainer import Interrupted, Trainer
 from aae_cli.errors import AAEError, ConfigError
 from aae_cli.variants import DataInfo, get_variant
@@ -98,17 +102,26 @@ def default_out(cfg: TrainConfig) -> Path:
     return runs / f"{stem}-{i}.h5"
 
 
+# Under torchrun one Ctrl-C reaches a worker twice (from the terminal, and forwarded by torchrun): a second
+# signal this soon after the first is the same request.
+SAME_REQUEST_S = 2.0
+
+
 @contextlib.contextmanager
 def stop_on_signals(trainer: Trainer) -> Iterator[None]:
     """First Ctrl-C (or SIGTERM from a scheduler): finish the minibatch, save, stop. Second: stop now,
-    keeping the last checkpoint."""
+    keeping the last checkpoint. Under torchrun the processes agree on the stop between minibatches."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    first: list[float] = []  # when this process got its first signal
 
     def handler(signum: int, frame: object) -> None:
-        if trainer.stop_requested:
+        now = time.monotonic()
+        if trainer.stop_requested and (trainer.group is None or (first and now - first[0] > SAME_REQUEST_S)):
             raise KeyboardInterrupt
+        if not first:
+            first.append(now)
         trainer.stop_requested = True
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -126,8 +139,27 @@ class Run:
         get_variant(cfg.variant)  # unknown names fail before any data is read
         cfg.validate()
         self.cfg, self.out = cfg, out
-        check_writable(out)
         self.device = resolve_device(cfg.device)
+        self.group = ProcessGroup.join(self.device)  # None unless started by torchrun with WORLD_SIZE > 1
+        if self.group is None:
+            self._setup(ckpt)
+            return
+        self.device = self.group.device
+        try:  # every process learns of a failure on any of them (data missing on one node, ...)
+            self._setup(ckpt)
+            failure = None
+        except AAEError as e:
+            failure = str(e)
+        failures = [(r, f) for r, f in enumerate(self.group.gather_objects(failure)) if f is not None]
+        if failures:
+            rank, message = failures[0]
+            self.group.close()
+            raise AAEError(message if rank == self.group.rank else f"on rank {rank}: {message}")
+
+    def _setup(self, ckpt: Checkpoint | None) -> None:
+        cfg, out = self.cfg, self.out
+        if self.is_main:
+            check_writable(out)
         self.data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download, limit=cfg.limit)
         self.info = data_info(self.data)
         self.meta = data_meta(cfg, self.data, self.info)
@@ -136,8 +168,23 @@ class Run:
         if labelled is not None:
             self.arrays["labelled"] = labelled
             self.meta["labelled"] = {"count": len(labelled), "seed": self.label_seed, "spec": cfg.labels}
-        self.trainer = Trainer(cfg, self.data, self.info, self.device, ckpt, labelled)
-        check_space(out, self.trainer.checkpoint_bytes())
+        self.trainer = Trainer(cfg, self.data, self.info, self.device, ckpt, labelled, self.group)
+        if self.is_main:
+            check_space(out, self.trainer.checkpoint_bytes())
+
+    @property
+    def is_main(self) -> bool:
+        """This process writes the checkpoint and the log (the only one, or rank 0 under torchrun)."""
+        return self.group is None or self.group.is_main
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self.group is None else self.group.world
+
+    def close(self) -> None:
+        """Under torchrun: wait until every process is here (rank 0 has saved), then leave the group."""
+        if self.group is not None:
+            self.group.close()
 
     @property
     def label_seed(self) -> int:
@@ -177,7 +224,8 @@ class Run:
         return self.out.with_suffix(".jsonl")
 
     def save(self) -> None:
-        save_checkpoint(self.out, self.trainer.to_checkpoint(self.meta, self.arrays))
+        if self.is_main:
+            save_checkpoint(self.out, self.trainer.to_checkpoint(self.meta, self.arrays))
 
     def fit(self, on_epoch_start: Callable[[int, int], None] | None = None,
             on_step: Callable[[int, int], None] | None = None,
@@ -185,13 +233,14 @@ class Run:
         """Train until cfg.epochs; checkpoint every save_every epochs and at the end."""
         t, cfg = self.trainer, self.cfg
         # The log is rewritten from the checkpoint's history, so a resumed run never duplicates lines.
-        with open(self.metrics_path, "w", encoding="utf-8") as log:
-            for rec in t.history:
-                log.write(json.dumps(rec) + "\n")
+        if self.is_main:
+            with open(self.metrics_path, "w", encoding="utf-8") as log:
+                for rec in t.history:
+                    log.write(json.dumps(rec) + "\n")
         new = []
         with stop_on_signals(t):
             while t.epoch < cfg.epochs:
-                if t.stop_requested:  # the signal came during the end-of-epoch work
+                if t.stop_agreed():  # the signal came during the end-of-epoch work
                     self.save()
                     raise Interrupted
                 if on_epoch_start:
@@ -205,13 +254,14 @@ class Run:
                 self._log_and_save(rec)
                 if on_epoch_end:
                     on_epoch_end(rec)
-        if not self.out.exists():  # e.g. --epochs equal to the checkpoint's epoch, written elsewhere
+        if self.is_main and not self.out.exists():  # e.g. --epochs equal to the checkpoint's epoch
             self.save()
         return new
 
     def _log_and_save(self, rec: dict[str, Any]) -> None:
-        with open(self.metrics_path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(rec) + "\n")
+        if self.is_main:
+            with open(self.metrics_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(rec) + "\n")
         epoch, cfg = self.trainer.epoch, self.cfg
         if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
             self.save()

@@ -1,7 +1,8 @@
 """The phase loop: on every minibatch, every phase of the variant in order, each with its own optimizer.
 
 The engine knows nothing of any particular model: a variant declares which sub-networks each phase
-trains and how its loss is computed (aae_cli/variants/base.py).
+trains and how its loss is computed (aae_cli/variants/base.py). Under torchrun each process trains on its
+slice of every minibatch, each phase wrapped in DistributedDataParallel (aae_cli/engine/distributed.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import torch
 from aae_cli.checkpoint import Checkpoint
 from aae_cli.config import TrainConfig
 from aae_cli.data.base import DataSplits, Split
+from aae_cli.engine.distributed import ProcessGroup, wrap_phase
 from aae_cli.engine.optim import lr_scale, make_optimizer
-from aae_cli.errors import AAEError
+from aae_cli.errors import AAEError, ConfigError
+from aae_cli.shard import sharded
 from aae_cli.variants import Batch, DataInfo, Phase, Variant, get_variant
 
 # Below this many bytes the training images live on the device as float32 (no per-batch conversion).
@@ -50,8 +53,16 @@ def cfg_seed_mix(seed: int, epoch: int, stream: int) -> int:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, data: DataSplits, info: DataInfo, device: torch.device,
-                 ckpt: Checkpoint | None = None, labelled: np.ndarray | None = None) -> None:
+                 ckpt: Checkpoint | None = None, labelled: np.ndarray | None = None,
+                 group: ProcessGroup | None = None) -> None:
         self.cfg, self.data, self.info, self.device = cfg, data, info, device
+        self.group = group  # None: one process
+        if group is not None:
+            bs = min(cfg.batch_size, len(data.train))
+            if bs % group.world:
+                raise ConfigError(f"a minibatch of {bs} does not split evenly over {group.world} processes; "
+                                  f"choose a --batch-size divisible by {group.world} (or another "
+                                  "--nproc-per-node)")
         torch.manual_seed(cfg.seed)  # global stream: dropout and anything else not given a generator
         prior_arrays = ckpt.priors.get("z") if ckpt else None
         self.model: Variant = get_variant(cfg.variant)(cfg, info, prior_arrays).to(device)
@@ -69,13 +80,18 @@ class Trainer:
             self.x = self.model.to_model(self.x)
         self.y = self._labels_given(data, labelled)
         self.labelled = None if labelled is None else torch.from_numpy(labelled).to(device)
-        self.held_out = {split: self._held_out(getattr(data, split)) for split in ("validation", "test")}
+        main = group is None or group.is_main  # under torchrun rank 0 alone evaluates
+        self.held_out = {split: self._held_out(getattr(data, split)) if main else None
+                         for split in ("validation", "test")}
         self.epoch, self.step, self.history = 0, 0, []
         # Position inside an interrupted epoch: batches done, their metric sums and seconds.
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         self.stop_requested = False  # set from a signal handler; checked between minibatches
         if ckpt is not None:
             self.restore(ckpt)
+        # One DDP per phase, around that phase's own networks (the variant's objects, shared): its
+        # gradients are averaged over the processes before the phase's optimizer step.
+        self.ddp = {} if group is None else self._wrap_phases()
 
     def _labels_given(self, data: DataSplits, labelled: np.ndarray | None) -> torch.Tensor | None:
         """(N,) the labels the model may see: all, those of the labelled subset (-1 elsewhere), or none."""
@@ -115,24 +131,28 @@ class Trainer:
         lab_order = self._labelled_order(n_batches * bs) if model.labelled_batches else None
         sums = {k: torch.tensor(v, device=self.device) for k, v in self.partial.items()}
         start = time.perf_counter() - self.partial_seconds
-        for i in range(self.batch, n_batches):
-            idx = perm[i * bs:(i + 1) * bs]
-            batch = Batch(x=self._x(idx), y=None if self.y is None else self.y[idx])
-            if lab_order is not None:
-                lab = lab_order[i * bs:(i + 1) * bs]
-                batch.x_lab, batch.y_lab = self._x(lab), self.y[lab]
-            for ph in self.phases:
-                loss, extras = self.run_phase(ph, batch)
-                for k, v in {ph.name: loss, **extras}.items():  # summed on the device: no sync per step
-                    sums[k] = sums.get(k, 0) + v.detach()
-            self.step += 1
-            self.batch = i + 1
-            if on_step is not None:
-                on_step(i + 1, n_batches)
-            if self.stop_requested and self.batch < n_batches:
-                self.partial = {k: float(v) for k, v in sums.items()}
-                self.partial_seconds = time.perf_counter() - start
-                raise Interrupted
+        # Every process: the same permutation, its own contiguous slice of each global minibatch.
+        mine = slice(None) if self.group is None else self.group.rows(bs)
+        with sharded(None if self.group is None else self.group.shard()):
+            for i in range(self.batch, n_batches):
+                idx = perm[i * bs:(i + 1) * bs][mine]
+                batch = Batch(x=self._x(idx), y=None if self.y is None else self.y[idx])
+                if lab_order is not None:
+                    lab = lab_order[i * bs:(i + 1) * bs][mine]
+                    batch.x_lab, batch.y_lab = self._x(lab), self.y[lab]
+                for ph in self.phases:
+                    loss, extras = self.run_phase(ph, batch)
+                    for k, v in {ph.name: loss, **extras}.items():  # summed on the device: no sync per step
+                        sums[k] = sums.get(k, 0) + v.detach()
+                self.step += 1
+                self.batch = i + 1
+                if on_step is not None:
+                    on_step(i + 1, n_batches)
+                if self.batch < n_batches and self.stop_agreed():
+                    self.partial = {k: float(v) for k, v in self.across_ranks(sums).items()}
+                    self.partial_seconds = time.perf_counter() - start
+                    raise Interrupted
+        sums = self.across_ranks(sums)
         seconds = time.perf_counter() - start
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         record: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step}
@@ -152,13 +172,71 @@ class Trainer:
                 record.update({prefix + k: metrics[k] for k in keep})
         record.update({"lr_scale": scale, "seconds": round(seconds, 3),
                        "images_per_s": round(n_batches * bs / max(seconds, 1e-9), 1)})
+        if self.group is not None:
+            self.sync_rng()
         self.epoch += 1
         self.history.append(record)
         return record
 
+    # -- several processes -------------------------------------------------------------------------
+    def _wrap_phases(self) -> dict[str, torch.nn.Module]:
+        nets, used, model = self.model.nets, self._params_used(), self.model
+        return {ph.name: wrap_phase({n: nets[n] for n in ph.trains}, getattr(model, ph.loss), self.device,
+                                    used[ph.name]) for ph in self.phases}
+
+    def _params_used(self) -> dict[str, set[int]]:
+        """Per phase, the ids of its own parameters its loss depends on: one loss and gradient on two
+        training rows, in eval mode (no batch-norm statistics updated) with a throwaway generator and the
+        global random state put back, so training is not affected."""
+        idx = torch.arange(min(2, len(self.x)), device=self.device)
+        batch = Batch(x=self._x(idx), y=None if self.y is None else self.y[idx])
+        if self.model.labelled_batches and self.labelled is not None and self.y is not None:
+            lab = self.labelled[:2]
+            batch.x_lab, batch.y_lab = self._x(lab), self.y[lab]
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        devices = [self.device] if self.device.type == "cuda" else []
+        used = {}
+        was_training = self.model.training
+        with torch.random.fork_rng(devices=devices):
+            self.model.eval()
+            try:
+                for ph in self.phases:
+                    params = [p for net in ph.trains for p in self.model.nets[net].parameters()]
+                    loss, _ = getattr(self.model, ph.loss)(batch, gen)
+                    grads = torch.autograd.grad(loss, params, allow_unused=True)
+                    used[ph.name] = {id(p) for p, g in zip(params, grads, strict=True) if g is not None}
+            finally:
+                self.model.train(was_training)
+        return used
+
+    def stop_agreed(self) -> bool:
+        """A stop was requested (on any process, under torchrun: all stop after the same minibatch)."""
+        if self.group is not None:
+            self.stop_requested = self.group.any(self.stop_requested)
+        return self.stop_requested
+
+    def across_ranks(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-process metric sums -> their mean over processes (each a mean over an equal slice), so the
+        logged numbers mean what they mean in one process."""
+        return sums if self.group is None else self.group.mean(sums)
+
+    def sync_rng(self) -> None:
+        """Rank 0's random states everywhere: only rank 0 evaluated, and evaluation may draw from the
+        global generator (the universal posterior's noise input)."""
+        assert self.group is not None
+        torch.set_rng_state(self.group.broadcast_bytes(torch.get_rng_state()))
+        self.gen.set_state(self.group.broadcast_bytes(self.gen.get_state()))
+        if self.device.type == "cuda":
+            state = torch.cuda.get_rng_state(self.device)
+            torch.cuda.set_rng_state(self.group.broadcast_bytes(state), self.device)
+
     def run_phase(self, ph: Phase, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One optimizer step of one phase: its loss, gradients for its own weights only, the update."""
-        loss, extras = getattr(self.model, ph.loss)(batch, self.gen)
+        ddp = self.ddp.get(ph.name)
+        if ddp is not None:  # the same loss; backward also averages the gradients over the processes
+            loss, extras = ddp(batch, self.gen)
+        else:
+            loss, extras = getattr(self.model, ph.loss)(batch, self.gen)
         opt = self.opts[ph.name]
         opt.zero_grad(set_to_none=True)
         params = [p for g in opt.param_groups for p in g["params"]]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from aae_cli.nets.mlp import mlp
+from aae_cli.shard import InputDropout, local_rows
 
 POSTERIORS = ("deterministic", "gaussian", "universal")
 
@@ -33,7 +34,7 @@ class Encoder(nn.Module):
             raise ValueError(f"unknown posterior '{posterior}'; valid posteriors: {', '.join(POSTERIORS)}")
         self.posterior, self.z_dim, self.y_dim = posterior, z_dim, y_dim
         self.noise_dim = noise_dim if posterior == "universal" else 0
-        self.dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
+        self.dropout = InputDropout(input_dropout) if input_dropout > 0 else nn.Identity()
         # trunk: input -> hidden layers, ReLU after the last one too (heads are linear on top)
         self.trunk = nn.Sequential(mlp([in_dim + self.noise_dim, *hidden], batch_norm=batch_norm,
                                        out_batch_norm=batch_norm), nn.ReLU())
@@ -46,7 +47,8 @@ class Encoder(nn.Module):
         """x (B, D). `sample=False` returns the posterior mean where the posterior is stochastic."""
         x = self.dropout(x)
         if self.noise_dim:
-            eta = torch.randn(x.shape[0], self.noise_dim, generator=generator, device=x.device)
+            eta = local_rows(lambda m: torch.randn(m, self.noise_dim, generator=generator, device=x.device),
+                             x.shape[0])
             x = torch.cat([x, eta if sample else torch.zeros_like(eta)], dim=1)
         h = self.trunk(x)  # (B, hidden[-1])
         out = self.z_head(h)
@@ -56,5 +58,6 @@ class Encoder(nn.Module):
         mu, logvar = out.chunk(2, dim=1)
         if not sample:
             return Encoded(z=mu, mu=mu, logvar=logvar, y_logits=y_logits)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = local_rows(lambda m: torch.randn((m, *mu.shape[1:]), generator=generator, device=mu.device,
+                                               dtype=mu.dtype), mu.shape[0])
         return Encoded(z=mu + (0.5 * logvar).exp() * eps, mu=mu, logvar=logvar, y_logits=y_logits)

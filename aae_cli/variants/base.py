@@ -15,6 +15,7 @@ from aae_cli.config import TrainConfig
 from aae_cli.nets import Decoder, Discriminator, Encoded, Encoder, init_gaussian
 from aae_cli.nets.scaler import Standardizer
 from aae_cli.priors import Prior
+from aae_cli.shard import local_rows
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,19 @@ class Variant(nn.Module):
     def train_input(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Appendix A.2.1: Gaussian noise on the input layer, at training time only."""
         if self.cfg.input_noise > 0 and self.training:
-            return x + self.cfg.input_noise * torch.randn(x.shape, generator=generator, device=x.device)
+            noise = local_rows(lambda m: torch.randn((m, *x.shape[1:]), generator=generator, device=x.device),
+                               x.shape[0])
+            return x + self.cfg.input_noise * noise
         return x
+
+    def draw_prior(self, name: str, n: int, generator: torch.Generator,
+                   labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, d) draws of prior `name` for a training minibatch's rows (the same numbers whether one or
+        several processes share the minibatch: aae_cli/shard.py)."""
+        prior = self.priors[name]
+        if labels is None:
+            return local_rows(lambda m: prior.sample(m, generator), n)
+        return local_rows(lambda m, y: prior.sample(m, generator, labels=y), n, labels)
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None,
                sample: bool = True) -> Encoded:

@@ -43,7 +43,7 @@ class LabelRegularized(Unsupervised):
         assert b.y is not None, "label-regularized needs labels in the batch"
         with torch.no_grad():
             z_fake = self.encode(self.train_input(b.x, gen), gen).z
-        z_real = self.priors["z"].sample(len(b.x), gen, labels=b.y)  # the label's part, or the whole prior
+        z_real = self.draw_prior("z", len(b.x), gen, labels=b.y)  # the label's part, or the whole prior
         c = self.condition(b.y)
         d = self.nets["discriminator"](torch.cat([z_real, z_fake]), torch.cat([c, c]))
         loss, acc = self.adversarial_losses(d[: len(z_real)], d[len(z_real):])

@@ -104,7 +104,7 @@ class SemiSupervised(Variant):
         with torch.no_grad():
             _, y_fake, z_fake = self.codes(self.train_input(b.x, gen), gen)
         n = len(b.x)
-        y_real, z_real = self.priors["y"].sample(n, gen), self.priors["z"].sample(n, gen)
+        y_real, z_real = self.draw_prior("y", n, gen), self.draw_prior("z", n, gen)
         dy = self.nets["disc_y"](torch.cat([y_real, y_fake]))
         dz = self.nets["disc_z"](torch.cat([z_real, z_fake]))
         loss_y, acc_y = self.adversarial_losses(dy[:n], dy[n:])

@@ -33,7 +33,7 @@ class Unsupervised(Variant):
     def discriminator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         with torch.no_grad():  # the encoder is not trained here: no graph through it
             z_fake = self.encode(self.train_input(b.x, gen), gen).z
-        z_real = self.priors["z"].sample(b.x.shape[0], gen)
+        z_real = self.draw_prior("z", b.x.shape[0], gen)
         d = self.nets["discriminator"](torch.cat([z_real, z_fake]))  # one pass over both halves
         loss, acc = self.adversarial_losses(d[: len(z_real)], d[len(z_real):])
         return loss, {"disc_acc": acc}
