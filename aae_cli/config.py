@@ -69,6 +69,8 @@ class TrainConfig:
     lr_decay_factor: float = _f(0.1, "factor applied to every learning rate at each decay epoch")
     input_noise: float = _f(0.0, "std of Gaussian noise added to the input at training time (A.2.1: 0.3)")
     grad_clip: float | None = _f(None, "clip each phase's gradient norm to this value")
+    precision: str = _f("fp32", "fp32 | bf16 (autocast of the training phases; inexact, see "
+                        "PERFORMANCE.md) | tf32 (CUDA matmuls in TF32)")
     # bookkeeping
     seed: int = _f(0, "seed of every random stream (init, shuffling, prior, noise)")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N")
@@ -117,6 +119,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "posterior": ("deterministic", "gaussian", "universal"),
     "optimizer": ("sgd", "adam"),
     "output": ("auto", "sigmoid", "linear"),
+    "precision": ("fp32", "bf16", "tf32"),
 }
 
 

@@ -117,10 +117,13 @@ def checkpoint_path(runs: Path, t: Target, seed: int, departures: dict[str, Any]
 
 def config_mismatch(stored: dict[str, Any], wanted: TrainConfig) -> list[str]:
     """Settings of a checkpoint that differ from the target's (epochs and where-to-run may differ)."""
+    from aae_cli.config import FIELDS
     from aae_cli.engine.session import RESUMABLE
 
     want = dataclasses.asdict(wanted)
-    return sorted(k for k, v in want.items() if k not in RESUMABLE and stored.get(k) != v)
+    # a setting added after the checkpoint was written has its default there
+    return sorted(k for k, v in want.items()
+                  if k not in RESUMABLE and stored.get(k, FIELDS[k].default) != v)
 
 
 def machine() -> str:

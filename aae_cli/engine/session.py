@@ -33,7 +33,7 @@ from aae_cli.errors import AAEError, ConfigError
 from aae_cli.variants import DataInfo, get_variant
 
 # Settings a resumed run may change; everything else is fixed by the checkpoint (exact resume).
-RESUMABLE = {"epochs", "save_every", "device", "data_dir", "download"}
+RESUMABLE = {"epochs", "save_every", "device", "data_dir", "download", "precision"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -140,6 +140,8 @@ class Run:
         cfg.validate()
         self.cfg, self.out = cfg, out
         self.device = resolve_device(cfg.device)
+        if cfg.precision == "tf32" and self.device.type != "cuda":
+            raise ConfigError("precision tf32 is a CUDA setting; on this device use fp32 (or bf16)")
         self.group = ProcessGroup.join(self.device)  # None unless started by torchrun with WORLD_SIZE > 1
         if self.group is None:
             self._setup(ckpt)

@@ -51,6 +51,17 @@ def cfg_seed_mix(seed: int, epoch: int, stream: int) -> int:
     return (seed * 1_000_003 + epoch) * 7 + stream
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls run natively here (on a CPU without AVX512-BF16/AMX they are emulated:
+    measured 20x slower than float32 on the 2-core EPYC of docs/PERFORMANCE.md)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, data: DataSplits, info: DataInfo, device: torch.device,
                  ckpt: Checkpoint | None = None, labelled: np.ndarray | None = None,
@@ -64,6 +75,8 @@ class Trainer:
                                   f"choose a --batch-size divisible by {group.world} (or another "
                                   "--nproc-per-node)")
         torch.manual_seed(cfg.seed)  # global stream: dropout and anything else not given a generator
+        if cfg.precision == "tf32":  # CUDA only (Run checks): matmuls in TF32, as many GPU codes do
+            torch.backends.cuda.matmul.allow_tf32 = True
         prior_arrays = ckpt.priors.get("z") if ckpt else None
         self.model: Variant = get_variant(cfg.variant)(cfg, info, prior_arrays).to(device)
         self.phases = self.model.phases
@@ -233,10 +246,11 @@ class Trainer:
     def run_phase(self, ph: Phase, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One optimizer step of one phase: its loss, gradients for its own weights only, the update."""
         ddp = self.ddp.get(ph.name)
-        if ddp is not None:  # the same loss; backward also averages the gradients over the processes
-            loss, extras = ddp(batch, self.gen)
-        else:
-            loss, extras = getattr(self.model, ph.loss)(batch, self.gen)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            if ddp is not None:  # the same loss; backward also averages the gradients over the processes
+                loss, extras = ddp(batch, self.gen)
+            else:
+                loss, extras = getattr(self.model, ph.loss)(batch, self.gen)
         opt = self.opts[ph.name]
         opt.zero_grad(set_to_none=True)
         params = [p for g in opt.param_groups for p in g["params"]]
