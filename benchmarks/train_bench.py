@@ -9,7 +9,9 @@ a1: appendix A.1 basic AAE (2x1000, 8-D code); a21: A.2.1 semi-supervised (2x100
 a3: A.3 clustering (2x3000, batch norm in the encoder, 20% input dropout, 16 clusters, z 5).
 The baseline is what a user would write: a DataLoader over a TensorDataset, the three (four) phases each
 with its own forward passes, D(real) and D(fake) as two passes, plain loss.backward() and zero_grad().
-Prints one JSON line.
+Prints one JSON line: images/s of both, their matmul flops per image (FlopCounterMode, forward and
+backward), and the fraction of the machine's float32 matmul rate (measured in the same run on the
+networks' dominant layer shape) that the work done reaches.
 """
 
 from __future__ import annotations
@@ -118,6 +120,26 @@ def engine(data, model: str, batches: int) -> float:
     return rec["images_per_s"]
 
 
+def flops_per_image(fn, *args) -> float:
+    """Matmul flops (forward and backward, as torch's FlopCounterMode counts them) of one minibatch of 100."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        fn(*args)
+    return fc.get_total_flops() / 100
+
+
+def matmul_gflops(h: int, reps: int = 20) -> float:
+    """The machine's float32 matmul rate for the networks' dominant shape: (100 x h) @ (h x h)."""
+    a, w = torch.randn(100, h), torch.randn(h, h)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ w
+        best = min(best, time.perf_counter() - t)
+    return 2 * 100 * h * h / best / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", choices=["a1", "a21", "a3"], default="a1")
@@ -127,13 +149,22 @@ def main() -> None:
     data = load_dataset("mnist")
     x = torch.from_numpy(data.train.x[: args.batches * 100]).float() / 255
     y = torch.from_numpy(data.train.y[: args.batches * 100])
-    ours, plain = [], []
-    for _ in range(args.rounds):
+    h = 3000 if args.model == "a3" else 1000
+    plain_flops = flops_per_image(plain_loop, x[:100], y[:100], args.model, 1)
+    aae_flops = flops_per_image(engine, data, args.model, 1)
+    ours, plain, peak = [], [], []
+    for _ in range(args.rounds):  # interleaved, so that a shared machine affects all three alike
+        peak.append(matmul_gflops(h))
         plain.append(plain_loop(x, y, args.model, args.batches))
         ours.append(engine(data, args.model, args.batches))
+    mm = max(peak)
     print(json.dumps({"model": args.model, "batch": 100, "batches": args.batches, "threads":
                       torch.get_num_threads(), "plain_img_s": max(plain), "aae_img_s": max(ours),
-                      "speedup": round(max(ours) / max(plain), 3)}))
+                      "speedup": round(max(ours) / max(plain), 3), "matmul_gflops": round(mm, 1),
+                      "plain_mflop_per_image": round(plain_flops / 1e6, 2),
+                      "aae_mflop_per_image": round(aae_flops / 1e6, 2),
+                      "plain_fraction_of_matmul": round(max(plain) * plain_flops / 1e9 / mm, 3),
+                      "aae_fraction_of_matmul": round(max(ours) * aae_flops / 1e9 / mm, 3)}))
 
 
 if __name__ == "__main__":
