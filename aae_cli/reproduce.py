@@ -173,8 +173,8 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
             return {}
         ck = load_checkpoint(path)
         return {"value": res["mean"], "stderr": res["stderr"], "sigma": res["sigma"],
-                "n_samples": res["n_samples"], "samples_seed": parzen_seed,
-                "eval_seconds": res["seconds"], "epoch": ck.epoch, "train_seconds": train_seconds(ck.history)}
+                "n_samples": res["n_samples"], "samples_seed": parzen_seed, "eval_seconds": res["seconds"],
+                "epoch": ck.epoch, "minibatches": ck.batch, "train_seconds": train_seconds(ck.history)}
     from aae_cli.cli.evaluate import cluster_result, semi_result
     from aae_cli.data import load_dataset
     from aae_cli.engine.model_io import load_model
@@ -184,7 +184,8 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
     model, ck = load_model(path, dev)
     data = load_dataset(ck.data["dataset"], data_dir)
     res = (semi_result if t.metric == "semi" else cluster_result)(model, ck, data, dev, str(path))
-    out = {"value": res["test_error"], "epoch": ck.epoch, "train_seconds": train_seconds(ck.history)}
+    out = {"value": res["test_error"], "epoch": ck.epoch, "minibatches": ck.batch,
+           "train_seconds": train_seconds(ck.history)}
     if "validation_error" in res:
         out["validation_error"] = res["validation_error"]
     if "label_seed" in res:

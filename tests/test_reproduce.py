@@ -56,7 +56,7 @@ def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
     ck = load_checkpoint(ck_path)
     assert ck.config["labels"] == "100" and ck.config["optimizer"] == "sgd"
     assert row["value"] == pytest.approx(ck.history[-1]["test_error"])  # the protocol's test error
-    assert 0 <= row["value"] <= 100 and row["label_seed"] == 0
+    assert 0 <= row["value"] <= 100 and row["label_seed"] == 0 and row["minibatches"] == 0
 
     again = run_json(aae, *args)  # the same command again: nothing to train, same number
     assert again["runs"][0]["value"] == row["value"] and again["epochs"] == 1

@@ -168,7 +168,9 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
         if t.metric == "curve":
             ours = ", ".join(f"{r['curve'][e]:.2f}{unit} @{e}" for e in sorted(r["curve"]))
         hours = f"{r['train_seconds'] / 3600:.2f} h"
-        table.add_row(str(r["seed"]), f"{r['epoch']} of {target_epochs}", hours, ours, t.paper)
+        # a checkpoint saved mid-epoch (Ctrl-C) holds some minibatches of the next epoch
+        partial = f" + {r['minibatches']} minibatches" if r.get("minibatches") else ""
+        table.add_row(str(r["seed"]), f"{r['epoch']}{partial} of {target_epochs}", hours, ours, t.paper)
     if len(rows) > 1:
         spread = f" ± {result['std']:.2f}" if result["std"] is not None else ""
         table.add_row("all", str(trained), "", f"{result['mean']:.2f}{spread}{unit}", t.paper)
