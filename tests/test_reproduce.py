@@ -95,3 +95,23 @@ def test_bad_input(aae, tmp_path: Path):
     line = one_line_error(aae("reproduce", "table2-mnist-100", "--seeds", "0", "--runs", tmp_path))
     assert "other settings" in line
     assert (tmp_path / "table2-mnist-100-s0.h5").read_bytes() == before
+
+
+@pytest.mark.parametrize("example,target", [
+    ("fig5-table1-likelihood", "table1-parzen-10k"), ("table2-mnist-100", "table2-mnist-100"),
+    ("table2-mnist-1000", "table2-mnist-1000"), ("table2-mnist-all", "table2-mnist-all"),
+    ("table2-svhn-1000", "table2-svhn-1000"), ("table3-cluster-16", "table3-cluster-16"),
+    ("table3-cluster-30", "table3-cluster-30"), ("fig11a-dimred-2d-1000", "dimred-2d-1000"),
+    ("fig11b-dimred-2d-100", "dimred-2d-100"), ("fig11d-dimred-10d-100", "dimred-10d-100"),
+])
+def test_example_files_train_what_reproduce_trains(example: str, target: str):
+    """`aae train --config examples/X.toml` and `aae reproduce` give the same settings (they cannot drift)."""
+    import dataclasses
+
+    from aae_cli.config import read_toml, resolve
+    from aae_cli.reproduce import config_mismatch
+    from aae_cli.variants import get_variant
+
+    values = read_toml(Path(__file__).parent.parent / "examples" / f"{example}.toml")
+    cfg = resolve(get_variant(values["variant"]).preset_for(values.get("dataset", "mnist")), values, {})
+    assert config_mismatch(dataclasses.asdict(cfg), target_config(TARGETS[target], 0)) == []
