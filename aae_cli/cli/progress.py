@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aae_cli.cli.common import err, is_terminal
@@ -60,3 +61,24 @@ class TrainProgress(BarProgress):
     def epoch_end(self, rec: dict[str, Any]) -> None:
         if not self.quiet:
             err.print(epoch_line(rec, self.total), highlight=False, soft_wrap=True)
+
+
+def fit_or_exit(run: Any, quiet: bool, how_to_continue: str) -> None:
+    """Run.fit with progress. Ctrl-C or SIGTERM: a mid-epoch checkpoint is saved and the command exits 130
+    saying how to continue; a second Ctrl-C exits at once, keeping the last checkpoint."""
+    from aae_cli.engine.trainer import Interrupted
+
+    with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
+        try:
+            run.fit(prog.epoch_start, prog.step, prog.epoch_end)
+        except Interrupted:
+            t = run.trainer
+            err.print(f"interrupted: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches; "
+                      f"{how_to_continue}", highlight=False)
+            run.close()  # under torchrun: nobody leaves before rank 0 has saved
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            # no waiting for the other processes here: they may be inside a collective; torchrun ends them
+            err.print(f"interrupted: the last checkpoint in {run.out} is kept", highlight=False)
+            raise typer.Exit(130) from None
+    run.close()

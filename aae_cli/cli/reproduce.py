@@ -87,9 +87,8 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
            device: str | None, data_dir: str | None, download: bool, quiet: bool) -> Path:
     """Start, continue or (eval_only) just find the checkpoint of one seed; return its path."""
     from aae_cli.checkpoint import load_checkpoint
-    from aae_cli.cli.progress import TrainProgress
+    from aae_cli.cli.progress import fit_or_exit
     from aae_cli.engine.session import Run
-    from aae_cli.engine.trainer import Interrupted
     from aae_cli.reproduce import checkpoint_path, config_mismatch, target_config
 
     cfg = target_config(t, seed, departures)
@@ -116,18 +115,7 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
             setattr(cfg, k, v)
         run = Run(cfg, path)
         err.print(f"{t.name} seed {seed}: training {path} for {target_epochs} epochs", highlight=False)
-    with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
-        try:
-            run.fit(prog.epoch_start, prog.step, prog.epoch_end)
-        except Interrupted:
-            err.print(f"interrupted: saved {path} at epoch {run.trainer.epoch} + {run.trainer.batch} "
-                      "minibatches; the same aae reproduce command continues it", highlight=False)
-            run.close()  # under torchrun: nobody leaves before rank 0 has saved
-            raise typer.Exit(130) from None
-        except KeyboardInterrupt:
-            err.print(f"interrupted: the last checkpoint in {path} is kept", highlight=False)
-            raise typer.Exit(130) from None
-    run.close()
+    fit_or_exit(run, quiet, "the same aae reproduce command continues it")
     return path
 
 

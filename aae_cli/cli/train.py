@@ -41,10 +41,9 @@ def train(
     json_: Annotated[bool, Opt("--json", help="print the result as one JSON object")] = False,
 ) -> None:
     """Train an adversarial autoencoder (or the VAE baseline); write an HDF5 checkpoint."""
-    from aae_cli.cli.progress import TrainProgress
+    from aae_cli.cli.progress import fit_or_exit
     from aae_cli.engine.distributed import env_rank, world_size
     from aae_cli.engine.session import Run, default_out
-    from aae_cli.engine.trainer import Interrupted
     from aae_cli.variants import get_variant
 
     if world_size() > 1 and env_rank() != 0:
@@ -84,20 +83,7 @@ def train(
     where = f"device {run.device}" + (f" x {run.world_size} processes" if run.world_size > 1 else "")
     err.print(f"{run.cfg.variant} on {d.name}: {len(d.train)} train / {len(d.validation)} validation images, "
               f"{where}, checkpoint {run.out}", highlight=False)
-    with TrainProgress(run.cfg.epochs, quiet=json_ or not run.is_main) as prog:
-        try:
-            run.fit(prog.epoch_start, prog.step, prog.epoch_end)
-        except Interrupted:
-            t = run.trainer
-            err.print(f"interrupted: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches; "
-                      f"continue with aae train --resume {run.out}", highlight=False)
-            run.close()  # under torchrun: nobody leaves before rank 0 has saved
-            raise typer.Exit(130) from None
-        except KeyboardInterrupt:
-            # no waiting for the other processes here: they may be inside a collective; torchrun ends them
-            err.print(f"interrupted: the last checkpoint in {run.out} is kept", highlight=False)
-            raise typer.Exit(130) from None
-    run.close()
+    fit_or_exit(run, json_, f"continue with aae train --resume {run.out}")
     if not run.is_main:
         return
     last = run.trainer.history[-1] if run.trainer.history else {}
