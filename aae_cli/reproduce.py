@@ -149,8 +149,11 @@ def machine() -> str:
     return f"{where}, torch {torch.__version__}"
 
 
-def train_seconds(history: list[dict[str, Any]]) -> float:
-    return float(sum(rec.get("seconds", 0.0) for rec in history))
+def trained(ck: Any) -> dict[str, Any]:
+    """How far a checkpoint has trained: epochs, minibatches into the next epoch (a mid-epoch save),
+    and the training seconds summed over its epochs."""
+    return {"epoch": ck.epoch, "minibatches": ck.batch,
+            "train_seconds": float(sum(rec.get("seconds", 0.0) for rec in ck.history))}
 
 
 def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed: int = 0,
@@ -166,10 +169,8 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
             raise AAEError(f"{path} has no recorded test error at epochs {', '.join(map(str, t.curve))} yet "
                            f"(trained {ck.epoch} epochs); train longer")
         last = max(points)
-        return {"value": points[last], "at_epoch": last, "curve": points, "epoch": ck.epoch,
-                "train_seconds": train_seconds(ck.history)}
+        return {"value": points[last], "at_epoch": last, "curve": points, **trained(ck)}
     if t.metric == "parzen":
-        from aae_cli.checkpoint import load_checkpoint
         from aae_cli.cli.eval_parzen import parzen_result
 
         res = parzen_result(path, t.samples, parzen_seed, chunk, None, None, data_dir, device)
@@ -178,7 +179,7 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
         ck = load_checkpoint(path)
         return {"value": res["mean"], "stderr": res["stderr"], "sigma": res["sigma"],
                 "n_samples": res["n_samples"], "samples_seed": parzen_seed, "eval_seconds": res["seconds"],
-                "epoch": ck.epoch, "minibatches": ck.batch, "train_seconds": train_seconds(ck.history)}
+                **trained(ck)}
     from aae_cli.cli.evaluate import cluster_result, semi_result
     from aae_cli.data import load_dataset
     from aae_cli.engine.model_io import load_model
@@ -188,8 +189,7 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
     model, ck = load_model(path, dev)
     data = load_dataset(ck.data["dataset"], data_dir)
     res = (semi_result if t.metric == "semi" else cluster_result)(model, ck, data, dev, str(path))
-    out = {"value": res["test_error"], "epoch": ck.epoch, "minibatches": ck.batch,
-           "train_seconds": train_seconds(ck.history)}
+    out = {"value": res["test_error"], **trained(ck)}
     if "validation_error" in res:
         out["validation_error"] = res["validation_error"]
     if "label_seed" in res:

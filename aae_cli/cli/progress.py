@@ -66,8 +66,11 @@ class TrainProgress(BarProgress):
 def fit_or_exit(run: Any, quiet: bool, how_to_continue: str) -> None:
     """Run.fit with progress. Ctrl-C or SIGTERM: a mid-epoch checkpoint is saved and the command exits 130
     saying how to continue; a second Ctrl-C exits at once, keeping the last checkpoint."""
-    from aae_cli.engine.trainer import Interrupted
+    from aae_cli.engine.trainer import Interrupted, bf16_native
 
+    if run.cfg.precision == "bf16" and run.is_main and not bf16_native(run.device):
+        err.print(f"note: {run.device} has no native bfloat16; bf16 is emulated here, slower than fp32",
+                  highlight=False)
     with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)

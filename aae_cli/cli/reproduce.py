@@ -39,7 +39,7 @@ def reproduce(
     """Train a result of the paper with its settings and measure it with its protocol, beside its number."""
     from aae_cli.config import parse_set
     from aae_cli.engine.distributed import env_rank, world_size
-    from aae_cli.reproduce import TARGETS, get_target
+    from aae_cli.reproduce import TARGETS, get_target, score
 
     main = world_size() <= 1 or env_rank() == 0  # under torchrun rank 0 alone prints and records
     if not main:
@@ -61,8 +61,6 @@ def reproduce(
     rows = []
     for seed in seed_list:
         path = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir, download, json_)
-        from aae_cli.reproduce import score
-
         t0 = time.perf_counter()
         # Parzen shards its samples over the torchrun processes; the other evaluations run on rank 0.
         res = score(t, path, device or "auto", data_dir) if main or t.metric == "parzen" else {}

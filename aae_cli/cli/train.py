@@ -74,12 +74,6 @@ def train(
                            "(or add --overwrite)")
         run = Run(cfg, target)
     d = run.data
-    if run.cfg.precision == "bf16":
-        from aae_cli.engine.trainer import bf16_native
-
-        if not bf16_native(run.device):
-            err.print(f"note: {run.device} has no native bfloat16; bf16 is emulated here, slower than fp32",
-                      highlight=False)
     where = f"device {run.device}" + (f" x {run.world_size} processes" if run.world_size > 1 else "")
     err.print(f"{run.cfg.variant} on {d.name}: {len(d.train)} train / {len(d.validation)} validation images, "
               f"{where}, checkpoint {run.out}", highlight=False)
