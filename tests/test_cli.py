@@ -131,3 +131,20 @@ def test_unwritable_output_is_reported_before_training(aae, tmp_path: Path) -> N
 
 def test_missing_checkpoint_for_sample(aae, tmp_path: Path) -> None:
     assert "does not exist" in one_line_error(aae("sample", tmp_path / "none.h5"))
+
+
+def test_log_progress_lines_within_a_long_epoch(capsys) -> None:
+    """In a log (no terminal) a slow epoch prints a plain line at most every log_every seconds, never after
+    its last minibatch, and nothing when quiet."""
+    from aae_cli.cli.progress import TrainProgress
+
+    def run(log_every: float, quiet: bool = False) -> list[str]:
+        with TrainProgress(7, quiet=quiet, log_every=log_every) as prog:
+            prog.epoch_start(3, 4)
+            for i in range(1, 5):
+                prog.step(i, 4)
+        return [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+
+    assert [ln.split(",")[0] for ln in run(0.0)] == [f"epoch 3/7: {i}/4 minibatches" for i in (1, 2, 3)]
+    assert run(3600.0) == []
+    assert run(0.0, quiet=True) == []

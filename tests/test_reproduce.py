@@ -68,6 +68,19 @@ def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
     assert curve["runs"][0]["curve"] == {"1": load_checkpoint(ck_path).history[0]["test_error"]}
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[-1])["result"] == "curve-mnist-100"
+    assert json.loads(lines[0])["settings"]["optimizer"] == "sgd"  # the record says what was trained
+
+    # --report: the latest record of each result, read off results.jsonl; a cut-short line is skipped.
+    with open(tmp_path / "results.jsonl", "a") as f:
+        f.write('{"result": "table2-mnist-100", "mean": \n')
+    report = run_json(aae, "--report", "--runs", tmp_path)
+    assert [(r["result"], r["epochs"]) for r in report["results"]] == [("table2-mnist-100", 2),
+                                                                        ("curve-mnist-100", 2)]
+    assert report["results"][0]["mean"] == longer["mean"]
+    res = aae("reproduce", "--report", "--runs", tmp_path)
+    assert res.exit_code == 0 and "skipped" in res.output and "(fewer)" in res.output
+    missing = aae("reproduce", "--report", "--runs", tmp_path / "x")
+    assert "results.jsonl is missing" in one_line_error(missing)
 
 
 def test_parzen_and_cluster_targets(aae, tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Self
 
 import typer
@@ -10,6 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aae_cli.cli.common import err, is_terminal
 
 _BOOKKEEPING = ("epoch", "step", "lr_scale", "seconds", "images_per_s")
+
+# In a log an epoch of the 2x3000 clustering network takes minutes on a CPU: a line at most this often
+# within an epoch shows the job is alive and how far it is
+LOG_EVERY_S = 60.0
 
 
 def epoch_line(rec: dict[str, Any], total: int) -> str:
@@ -41,22 +46,33 @@ class BarProgress:
 
 
 class TrainProgress(BarProgress):
-    """Callbacks for Run.fit."""
+    """Callbacks for Run.fit: the bar on a terminal; in a log, a plain line every `log_every` seconds
+    within an epoch and one per epoch."""
 
-    def __init__(self, total_epochs: int, quiet: bool = False) -> None:
+    def __init__(self, total_epochs: int, quiet: bool = False, log_every: float = LOG_EVERY_S) -> None:
         super().__init__(quiet)
         self.total = total_epochs
         self.task: Any = None
+        self.log_every = log_every
+        self.epoch = 0
+        self.started = self.last_line = time.monotonic()
 
     def epoch_start(self, epoch: int, steps: int) -> None:
+        self.epoch = epoch
+        self.started = self.last_line = time.monotonic()
         if self.bar:
             if self.task is not None:
                 self.bar.remove_task(self.task)
             self.task = self.bar.add_task(f"epoch {epoch}/{self.total}", total=steps)
 
     def step(self, i: int, n: int) -> None:
-        if self.bar and (i % 10 == 0 or i == n):
-            self.bar.update(self.task, completed=i)
+        if self.bar:
+            if i % 10 == 0 or i == n:
+                self.bar.update(self.task, completed=i)
+        elif not self.quiet and i < n and (now := time.monotonic()) - self.last_line >= self.log_every:
+            self.last_line = now
+            err.print(f"epoch {self.epoch}/{self.total}: {i}/{n} minibatches, {now - self.started:.0f}s",
+                      highlight=False)
 
     def epoch_end(self, rec: dict[str, Any]) -> None:
         if not self.quiet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import statistics
@@ -22,6 +23,8 @@ Opt = typer.Option
 def reproduce(
     name: Annotated[str | None, typer.Argument(help="the result, e.g. table2-mnist-100 (see --list)")] = None,
     list_: Annotated[bool, Opt("--list", help="list the paper's results, settings and runs")] = False,
+    report: Annotated[bool, Opt("--report", help="the latest recorded score of each result (and each set of "
+                                "departures) in RUNS/results.jsonl, beside the paper's")] = False,
     seeds: Annotated[str | None, Opt(help="comma-separated seeds (default: 0,1,2 where the paper reports a "
                                      "spread, else 0)")] = None,
     epochs: Annotated[int | None, Opt(help="train to this epoch instead of the paper's (reported as fewer "
@@ -47,6 +50,9 @@ def reproduce(
 
     if list_:
         _list(runs, json_)
+        return
+    if report:
+        _report_all(runs, json_)
         return
     if name is None:
         raise AAEError(f"name a result (aae reproduce --list shows them): {', '.join(TARGETS)}")
@@ -119,7 +125,7 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
 
 def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs: Path, command: str,
             as_json: bool) -> None:
-    from aae_cli.reproduce import machine
+    from aae_cli.reproduce import machine, target_config
 
     if not rows or "value" not in rows[0]:  # a torchrun rank other than 0
         return
@@ -132,7 +138,11 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
         "seeds": [r["seed"] for r in rows], "epochs": trained, "paper_epochs": t.paper_epochs,
         "target_epochs": target_epochs,
         "fewer_epochs_than_paper": t.paper_epochs is not None and trained < t.paper_epochs,
-        "departures": departures, "machine": machine(), "command": command, "note": t.note, "runs": rows,
+        "departures": departures, "machine": machine(), "command": command, "note": t.note,
+        # every setting, so the record still says what was trained after a target's defaults change
+        "settings": {k: v for k, v in dataclasses.asdict(target_config(t, 0, departures)).items()
+                     if k not in ("seed", "device")},
+        "runs": rows,
     }
     try:
         runs.mkdir(parents=True, exist_ok=True)
@@ -200,3 +210,50 @@ def _list(runs: Path, as_json: bool) -> None:
         seeds = ",".join(map(str, it["seeds"]))
         table.add_row(it["name"], it["paper"], epochs, seeds, it["trained"])
     out.print(table)
+
+
+def _report_all(runs: Path, as_json: bool) -> None:
+    """One row per result and set of departures: its latest record, so a table of results is read off the
+    measurements rather than copied by hand."""
+    from aae_cli.reproduce import TARGETS
+
+    path = runs / "results.jsonl"
+    if not path.is_file():
+        raise AAEError(f"no results recorded under {runs} ({path.name} is missing); aae reproduce NAME "
+                       "records one, or give the folder with --runs")
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            key = (str(rec["result"]), json.dumps(rec.get("departures") or {}, sort_keys=True))
+            float(rec["mean"]), int(rec["epochs"])
+        except (ValueError, KeyError, TypeError):
+            # a line cut short by a killed process must not hide the others
+            err.print(f"note: skipped {path}:{n}, not a result record", highlight=False)
+            continue
+        latest[key] = rec
+    order = {name: i for i, name in enumerate(TARGETS)}
+    recs = sorted(latest.values(), key=lambda r: (order.get(r["result"], len(order)), r.get("time", "")))
+    if as_json:
+        print_result("aae reproduce --report", {"file": str(path), "results": recs}, True)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"aae reproduce --report: {path}", header_style="bold")
+    for col in ("result", "paper", "ours", "epochs (ours / paper)", "seeds", "departures", "measured"):
+        table.add_column(col)
+    for r in recs:
+        known = TARGETS.get(r["result"])
+        unit = "" if known is not None and known.metric == "parzen" else " %"
+        spread = f" ± {r['std']:.2f}" if r.get("std") is not None else ""
+        ours = f"{r['mean']:.2f}{spread}{unit}"
+        paper_epochs = r.get("paper_epochs") or "not stated"
+        epochs = f"{r['epochs']} / {paper_epochs}" + (" (fewer)" if r.get("fewer_epochs_than_paper") else "")
+        changed = ", ".join(f"{k}={v}" for k, v in (r.get("departures") or {}).items()) or "-"
+        table.add_row(r["result"], str(r.get("paper", "")), ours, epochs,
+                      ",".join(map(str, r.get("seeds", []))), changed, str(r.get("time", "")))
+    out.print(table)
+    machines = sorted({str(r.get("machine")) for r in recs})
+    out.print(f"machine: {'; '.join(machines)}", highlight=False, soft_wrap=True)
