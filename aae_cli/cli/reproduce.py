@@ -155,7 +155,7 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
         return
     from rich.table import Table
 
-    unit = "" if t.metric == "parzen" else " %"
+    unit = _unit(t.metric)
     table = Table(title=f"aae reproduce {t.name}: {t.result}", header_style="bold")
     for col in ("seed", "epochs", "train time", "ours", "paper"):
         table.add_column(col, justify="right")
@@ -168,15 +168,28 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
         partial = f" + {r['minibatches']} minibatches" if r.get("minibatches") else ""
         table.add_row(str(r["seed"]), f"{r['epoch']}{partial} of {target_epochs}", hours, ours, t.paper)
     if len(rows) > 1:
-        spread = f" ± {result['std']:.2f}" if result["std"] is not None else ""
-        table.add_row("all", str(trained), "", f"{result['mean']:.2f}{spread}{unit}", t.paper)
+        table.add_row("all", str(trained), "", _mean(result, unit), t.paper)
     out.print(table)
     paper_epochs = t.paper_epochs if t.paper_epochs is not None else "not stated"
     out.print(f"paper epochs: {paper_epochs}; machine: {result['machine']}; {t.note}", highlight=False,
               soft_wrap=True)
     if departures:
-        changed = ", ".join(f"{k}={v}" for k, v in departures.items())
-        out.print(f"departs from the paper's settings: {changed}", highlight=False, soft_wrap=True)
+        out.print(f"departs from the paper's settings: {_changed(departures)}", highlight=False,
+                  soft_wrap=True)
+
+
+def _unit(metric: str) -> str:
+    return "" if metric == "parzen" else " %"
+
+
+def _mean(result: dict[str, Any], unit: str) -> str:
+    """A result's mean over seeds, ± their standard deviation when there are several."""
+    spread = f" ± {result['std']:.2f}" if result.get("std") is not None else ""
+    return f"{result['mean']:.2f}{spread}{unit}"
+
+
+def _changed(departures: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in departures.items())
 
 
 def _list(runs: Path, as_json: bool) -> None:
@@ -246,12 +259,10 @@ def _report_all(runs: Path, as_json: bool) -> None:
         table.add_column(col)
     for r in recs:
         known = TARGETS.get(r["result"])
-        unit = "" if known is not None and known.metric == "parzen" else " %"
-        spread = f" ± {r['std']:.2f}" if r.get("std") is not None else ""
-        ours = f"{r['mean']:.2f}{spread}{unit}"
+        ours = _mean(r, _unit(known.metric if known else ""))
         paper_epochs = r.get("paper_epochs") or "not stated"
         epochs = f"{r['epochs']} / {paper_epochs}" + (" (fewer)" if r.get("fewer_epochs_than_paper") else "")
-        changed = ", ".join(f"{k}={v}" for k, v in (r.get("departures") or {}).items()) or "-"
+        changed = _changed(r.get("departures") or {}) or "-"
         table.add_row(r["result"], str(r.get("paper", "")), ours, epochs,
                       ",".join(map(str, r.get("seeds", []))), changed, str(r.get("time", "")))
     out.print(table)
