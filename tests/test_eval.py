@@ -34,6 +34,19 @@ def test_cluster_protocol_on_a_hand_built_case() -> None:
     assert err == 25.0 and assign.tolist() == [7, 2, 7]
 
 
+def test_majority_labelling_of_clusters() -> None:
+    # Cluster 0 wins all five validation images, labelled 3, 3, 3, 5, 1; its most confident one is the 5.
+    # The paper's labelling says 5, the majority 3. Cluster 1 wins none and keeps its most confident
+    # image's label (1).
+    p_val = np.array([[0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.95, 0.05], [0.55, 0.45]])
+    y_val = np.array([3, 3, 3, 5, 1])
+    p_test = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    y_test = np.array([3, 3, 1])
+    assert cluster_error(p_val, y_val, p_test, y_test)[0] == pytest.approx(200 / 3)
+    err, assign = cluster_error(p_val, y_val, p_test, y_test, majority=True)
+    assert assign.tolist() == [3, 1] and err == 0.0
+
+
 @pytest.fixture(scope="module")
 def semi_run(tmp_path_factory) -> Path:
     from typer.testing import CliRunner

@@ -91,6 +91,7 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     c = run_json(aae, "table3-cluster-16", "--seeds", "3", "--epochs", "1", "--runs", tmp_path, *SMALL,
                  "--set", "limit=200")
     assert c["seeds"] == [3] and 0 <= c["mean"] <= 100 and c["std"] is None
+    assert 0 <= c["runs"][0]["majority_label_error"] <= 100
 
 
 def test_bad_input(aae, tmp_path: Path):
