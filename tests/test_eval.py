@@ -79,6 +79,12 @@ def test_eval_cluster_json(aae, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout)
     assert r["clusters"] == 4 and len(r["cluster_labels"]) == 4 and 0 <= r["test_error"] <= 100
+    # the training history holds the same measurement after every epoch (the clustering curve)
+    from aae_cli.checkpoint import load_checkpoint
+
+    last = load_checkpoint(out).history[-1]
+    assert last["test_cluster_error"] == pytest.approx(r["test_error"], abs=1e-6)
+    assert last["test_majority_error"] == pytest.approx(r["majority_label_error"], abs=1e-6)
 
 
 def test_encode_writes_codes(aae, semi_run: Path, tmp_path: Path) -> None:

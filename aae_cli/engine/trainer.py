@@ -183,6 +183,7 @@ class Trainer:
                 # test: only the paper's reported number (error), never used to choose anything
                 keep = [k for k in metrics if split == "validation" or k == "error"]
                 record.update({prefix + k: metrics[k] for k in keep})
+        record.update(self._cluster_metrics())
         record.update({"lr_scale": scale, "seconds": round(seconds, 3),
                        "images_per_s": round(n_batches * bs / max(seconds, 1e-9), 1)})
         if self.group is not None:
@@ -190,6 +191,27 @@ class Trainer:
         self.epoch += 1
         self.history.append(record)
         return record
+
+    @torch.no_grad()
+    def _cluster_metrics(self) -> dict[str, float]:
+        """For a model whose q(y|x) is clusters, not classes (unsup-cluster): Table 3's test error, each
+        cluster labelled as Section 6 does from the validation images, and the majority labelling's, so the
+        history holds the clustering curve as it holds the semi-supervised error curve."""
+        from aae_cli.metrics.classification import cluster_error
+
+        model, val, test = self.model, self.held_out["validation"], self.held_out["test"]
+        if model.predicts_classes or not model.has_class_output or val is None or test is None \
+                or val[1] is None or test[1] is None:
+            return {}
+
+        def probs(x: torch.Tensor) -> np.ndarray:
+            parts = [model.classify(x[i:i + 1000]) for i in range(0, len(x), 1000)]
+            return torch.cat(parts).float().cpu().numpy()
+
+        p_val, p_test = probs(val[0]), probs(test[0])
+        y_val, y_test = val[1].cpu().numpy(), test[1].cpu().numpy()
+        return {"test_cluster_error": cluster_error(p_val, y_val, p_test, y_test)[0],
+                "test_majority_error": cluster_error(p_val, y_val, p_test, y_test, majority=True)[0]}
 
     # -- several processes -------------------------------------------------------------------------
     def _wrap_phases(self) -> dict[str, torch.nn.Module]:
