@@ -179,6 +179,7 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
         ck = load_checkpoint(path)
         return {"value": res["mean"], "stderr": res["stderr"], "sigma": res["sigma"],
                 "n_samples": res["n_samples"], "samples_seed": parzen_seed, "eval_seconds": res["seconds"],
+                "sigmas": res["sigmas"], "val_means": res["val_means"], "test_means": res["test_means"],
                 **trained(ck)}
     from aae_cli.cli.evaluate import cluster_result, semi_result
     from aae_cli.data import load_dataset

@@ -153,6 +153,7 @@ def test_cli_on_a_tiny_checkpoint(tiny_run: Path) -> None:
     assert (out["n_validation"], out["n_test"]) == (1000, 10000)
     assert len(out["val_means"]) == len(out["sigmas"]) == 10
     assert out["sigma"] == out["sigmas"][int(np.argmax(out["val_means"]))]
+    assert out["test_means"][out["sigmas"].index(out["sigma"])] == pytest.approx(out["mean"])
 
 
 @pytest.fixture(scope="module")

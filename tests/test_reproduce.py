@@ -88,6 +88,7 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     (row,) = p["runs"]
     assert row["n_samples"] == 10_000 and np.isfinite(row["value"]) and row["stderr"] > 0
     assert 0.1 <= row["sigma"] <= 1.0
+    assert row["test_means"][row["sigmas"].index(row["sigma"])] == pytest.approx(row["value"])
     c = run_json(aae, "table3-cluster-16", "--seeds", "3", "--epochs", "1", "--runs", tmp_path, *SMALL,
                  "--set", "limit=200")
     assert c["seeds"] == [3] and 0 <= c["mean"] <= 100 and c["std"] is None

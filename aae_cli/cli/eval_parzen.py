@@ -167,7 +167,10 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
         return None
     result: dict[str, Any] = {
         "mean": res.mean, "stderr": res.stderr, "sigma": res.sigma, "n_samples": res.n_samples,
-        "seed": res.seed, "sigmas": res.sigmas, "val_means": res.val_means, "dataset": data.name,
+        "seed": res.seed, "sigmas": res.sigmas, "val_means": res.val_means,
+        # the test score at every sigma, for reference only (never chosen on): how far the grid's choice is
+        # from, e.g., the sigma another N chose
+        "test_means": res.test_means, "dataset": data.name,
         "n_test": res.n_test, "n_validation": res.n_validation, "seconds": round(seconds, 3),
         "chunk": chunk_rows, "source": str(samples_file if samples_file is not None else checkpoint),
         "world_size": world, "device": str(dev),
