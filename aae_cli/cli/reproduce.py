@@ -183,8 +183,11 @@ def _unit(metric: str) -> str:
 
 
 def _mean(result: dict[str, Any], unit: str) -> str:
-    """A result's mean over seeds, ± their standard deviation when there are several."""
-    spread = f" ± {result['std']:.2f}" if result.get("std") is not None else ""
+    """A result's mean over seeds, ± their standard deviation when there are several, or the one run's
+    standard error where its protocol has one (Parzen)."""
+    runs = result.get("runs") or [{}]
+    spread = (f" ± {result['std']:.2f}" if result.get("std") is not None else
+              f" ± {runs[0]['stderr']:.2f} (s.e.)" if len(runs) == 1 and "stderr" in runs[0] else "")
     return f"{result['mean']:.2f}{spread}{unit}"
 
 
