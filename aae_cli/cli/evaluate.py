@@ -55,7 +55,7 @@ def semi_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str
 
 def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
     """Table 3's number: each cluster takes the label of the validation image that maximises q(y_i|x)."""
-    from aae_cli.metrics.classification import class_probabilities, cluster_error
+    from aae_cli.metrics.classification import class_probabilities, cluster_errors
 
     if not model.has_class_output:
         raise AAEError(f"{name} is a '{model.cfg.variant}' model without q(y|x); "
@@ -63,10 +63,7 @@ def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[
     _need_labels(data, "eval cluster")
     p_val = class_probabilities(model, data.validation.x, dev)
     p_test = class_probabilities(model, data.test.x, dev)
-    err, assign = cluster_error(p_val, data.validation.y, p_test, data.test.y)
-    # the paper's labelling rests on one validation image per cluster: the majority labelling beside it
-    # tells a noisy assignment from impure clusters
-    majority, _ = cluster_error(p_val, data.validation.y, p_test, data.test.y, majority=True)
+    err, assign, majority = cluster_errors(p_val, data.validation.y, p_test, data.test.y)
     return {"test_error": err, "clusters": int(p_val.shape[1]), "epoch": ck.epoch,
             "clusters_used": len(set(p_test.argmax(1).tolist())),
             "cluster_labels": assign.tolist(), "majority_label_error": majority, "n_test": len(data.test)}

@@ -197,7 +197,7 @@ class Trainer:
         """For a model whose q(y|x) is clusters, not classes (unsup-cluster): Table 3's test error, each
         cluster labelled as Section 6 does from the validation images, and the majority labelling's, so the
         history holds the clustering curve as it holds the semi-supervised error curve."""
-        from aae_cli.metrics.classification import cluster_error
+        from aae_cli.metrics.classification import cluster_errors
 
         model, val, test = self.model, self.held_out["validation"], self.held_out["test"]
         if model.predicts_classes or not model.has_class_output or val is None or test is None \
@@ -209,9 +209,8 @@ class Trainer:
             return torch.cat(parts).float().cpu().numpy()
 
         p_val, p_test = probs(val[0]), probs(test[0])
-        y_val, y_test = val[1].cpu().numpy(), test[1].cpu().numpy()
-        return {"test_cluster_error": cluster_error(p_val, y_val, p_test, y_test)[0],
-                "test_majority_error": cluster_error(p_val, y_val, p_test, y_test, majority=True)[0]}
+        err, _, majority = cluster_errors(p_val, val[1].cpu().numpy(), p_test, test[1].cpu().numpy())
+        return {"test_cluster_error": err, "test_majority_error": majority}
 
     # -- several processes -------------------------------------------------------------------------
     def _wrap_phases(self) -> dict[str, torch.nn.Module]:
