@@ -103,6 +103,8 @@ def test_default_output_goes_under_runs(aae, tmp_path: Path, monkeypatch) -> Non
     (["--prior", "mixture", "--z-dim", "8"], "--z-dim 2"),
     (["--device", "cuda:0"], "cuda"),
     (["--config", "/nonexistent.toml"], "does not exist"),
+    (["--time-limit", "2 hours"], "--time-limit must be a duration"),
+    (["--time-limit", "0s"], "more than zero"),
 ])
 def test_bad_train_input(aae, tmp_path: Path, args: list[str], expected: str) -> None:
     if args[0] == "--device":

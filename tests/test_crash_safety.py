@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -52,6 +53,23 @@ def test_ctrl_c_saves_and_resume_is_exact(tmp_path: Path, aae) -> None:
     res = aae("train", "--resume", cut)
     assert res.exit_code == 0, res.output
     assert_same_weights(ref, cut, "after Ctrl-C and resume")
+
+
+def test_time_limit_saves_and_resume_is_exact(tmp_path: Path, aae) -> None:
+    """A scheduler's slot: --time-limit stops between minibatches, saves, exits 0, and resumes exactly."""
+    ref, cut = tmp_path / "ref.h5", tmp_path / "cut.h5"
+    assert aae("train", *ARGS, "--epochs", "3", "--out", ref).exit_code == 0
+    res = aae("train", *ARGS, "--epochs", "3", "--out", cut, "--time-limit", "1s", "--json")
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output.strip().splitlines()[-1])
+    if result["finished"]:
+        pytest.skip("the run finished within the time limit (machine too fast for this test)")
+    ck = load_checkpoint(cut)
+    assert "time limit reached: saved" in res.output and ck.epoch < 3
+    assert (result["epoch"], result["minibatches"]) == (ck.epoch, ck.batch)
+    res = aae("train", "--resume", cut, "--json")
+    assert res.exit_code == 0 and json.loads(res.output.strip().splitlines()[-1])["finished"], res.output
+    assert_same_weights(ref, cut, "after --time-limit and resume")
 
 
 def kill_repeatedly(tmp_path: Path, aae, times: int, seed: int) -> None:

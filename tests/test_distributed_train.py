@@ -96,7 +96,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 for name, extra in CASES.items()]
     commands += [[*gauss, "--epochs", "1", "--out", d / "two-then-one.h5"],
                  ["--resume", d / "one-then-two.h5", "--epochs", "2"],
-                 [*gauss, "--epochs", "2", "--out", d / "stopped.h5", "--stop-at", f"1:{STOP_STEP}"]]
+                 [*gauss, "--epochs", "2", "--out", d / "stopped.h5", "--stop-at", f"1:{STOP_STEP}"],
+                 # rank 0's own limit is far off: it learns from rank 1 that the time is up
+                 [*gauss, "--epochs", "2", "--out", d / "timed.h5", "--time-limit", "1h",
+                  "--time-up-at", f"1:{STOP_STEP}"]]
     args: list[str | Path] = [REPO / "tests" / "train_dist_runner.py"]
     for c in commands:
         args += [*c, "--next"]
@@ -122,7 +125,7 @@ def test_two_processes_train_the_one_process_model(runs: dict[str, Any], name: s
 def test_rank_zero_alone_prints(runs: dict[str, Any]) -> None:
     proc = runs["proc"]
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert json.loads(lines[-1]) == {"codes": [0] * (runs["n"] - 1) + [130]}
+    assert json.loads(lines[-1]) == {"codes": [0] * (runs["n"] - 2) + [130, 0]}
     results = [json.loads(ln) for ln in lines[:-1]]
     assert [Path(r["checkpoint"]).name for r in results] == [f"two-{n}.h5" for n in CASES]  # once each
     assert proc.stderr.count("device cpu x 2 processes") == runs["n"]  # once per command
@@ -144,6 +147,18 @@ def test_a_stop_on_one_rank_stops_every_rank_and_resumes(runs: dict[str, Any]) -
     assert "interrupted: saved" in runs["proc"].stderr
     one_process("--resume", stopped)
     assert_close_to(d / "one-gaussian.h5", stopped, "after a stop on 2 processes and a resume on 1")
+
+
+def test_a_time_limit_on_one_rank_stops_every_rank_for_that_reason(runs: dict[str, Any]) -> None:
+    d = runs["dir"]
+    timed = d / "timed.h5"
+    ck = load_checkpoint(timed)  # exit 0 (above), not 130: every rank knew why it stopped
+    assert (ck.epoch, ck.batch, ck.step) == (1, STOP_STEP - 4, STOP_STEP)
+    assert runs["proc"].stderr.count("time limit reached: saved") == 1
+    ranks = [np.load(f"{timed}.rank{r}.npz") for r in (0, 1)]
+    assert all(np.array_equal(ranks[0][k], ranks[1][k]) for k in ranks[0].files if k != "saves")
+    one_process("--resume", timed)
+    assert_close_to(d / "one-gaussian.h5", timed, "after a time limit on 2 processes and a resume on 1")
 
 
 def test_the_minibatch_must_split_evenly(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Runs one or more `aae train` commands (argument lists separated by `--next`) in one process group and,
 after each, writes this rank's weights and how many checkpoints it saved to <out>.rank<R>.npz, so the test
 can check that every rank ends with the same model and that rank 0 alone writes. `--stop-at R:S` (per
-command) makes rank R alone ask to stop after global minibatch S, as a signal to that process would.
+command) makes rank R alone ask to stop after global minibatch S, as a signal to that process would;
+`--time-up-at R:S` makes rank R alone find its time limit spent after minibatch S.
 Prints, on rank 0, one JSON line: the exit code of each command.
 """
 
@@ -23,7 +24,7 @@ from aae_cli.engine import session
 from aae_cli.engine.trainer import Trainer
 
 saves: Counter[str] = Counter()
-stop_at: list[tuple[int, int]] = []
+stop_at: list[tuple[int, int, str]] = []  # (rank, global minibatch, "signal" | "time")
 
 
 def counting_save(path: Path, ck, save=session.save_checkpoint) -> None:
@@ -42,8 +43,11 @@ def stopping_epoch(self: Trainer, on_step=None, train_epoch=Trainer.train_epoch)
     def step(i: int, n: int) -> None:
         if on_step is not None:
             on_step(i, n)
-        if stop_at and stop_at[0] == (dist.get_rank(), self.step):
-            self.stop_requested = True
+        if stop_at and stop_at[0][:2] == (dist.get_rank(), self.step):
+            if stop_at[0][2] == "signal":
+                self.stop_requested = True
+            else:
+                self.deadline = float("-inf")
 
     return train_epoch(self, step)
 
@@ -62,11 +66,12 @@ def main(argv: list[str]) -> None:
     codes = []
     for args in commands:
         stop_at.clear()
-        if "--stop-at" in args:
-            i = args.index("--stop-at")
-            rank, step = args[i + 1].split(":")
-            stop_at.append((int(rank), int(step)))
-            del args[i:i + 2]
+        for flag, why in (("--stop-at", "signal"), ("--time-up-at", "time")):
+            if flag in args:
+                i = args.index(flag)
+                rank, step = args[i + 1].split(":")
+                stop_at.append((int(rank), int(step), why))
+                del args[i:i + 2]
         try:
             code = typer.main.get_command(app).main(["train", *args], standalone_mode=False)
         except typer.Exit as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,6 +40,23 @@ def cli_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+TIME_LIMIT_HELP = "duration such as 90m, 2h, 1h30m or 3600 (seconds)"
+
+
+def parse_duration(text: str, option: str = "--time-limit") -> float:
+    """'90m', '2h', '1h30m', '45s', '3600' (seconds) -> seconds; one clear error otherwise."""
+    s = text.strip().lower()
+    parts = list(_DURATION.finditer(s))
+    if not s or "".join(p.group(0) for p in parts) != s or (len(parts) > 1 and not all(p[2] for p in parts)):
+        raise AAEError(f"{option} must be a {TIME_LIMIT_HELP}, got {text!r}")
+    seconds = sum(float(p[1]) * _UNIT_S[p[2]] for p in parts)
+    if seconds <= 0:
+        raise AAEError(f"{option} must be more than zero, got {text!r}")
+    return seconds
 
 
 def print_result(title: str, values: dict[str, Any], as_json: bool) -> None:

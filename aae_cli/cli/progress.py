@@ -79,17 +79,28 @@ class TrainProgress(BarProgress):
             err.print(epoch_line(rec, self.total), highlight=False, soft_wrap=True)
 
 
-def fit_or_exit(run: Any, quiet: bool, how_to_continue: str) -> None:
-    """Run.fit with progress. Ctrl-C or SIGTERM: a mid-epoch checkpoint is saved and the command exits 130
-    saying how to continue; a second Ctrl-C exits at once, keeping the last checkpoint."""
-    from aae_cli.engine.trainer import Interrupted, bf16_native
+def fit_or_exit(run: Any, quiet: bool, how_to_continue: str, time_limit: float | None = None) -> bool:
+    """Run.fit with progress; True when it trained to the end, False when `time_limit` seconds ran out
+    first (a checkpoint that resumes exactly is saved, and the caller goes on: a scheduler's time slot
+    ends with a clean save, and `aae reproduce` still measures what was trained). Ctrl-C or SIGTERM: a
+    mid-epoch checkpoint is saved and the command exits 130 saying how to continue; a second Ctrl-C exits
+    at once, keeping the last checkpoint."""
+    from aae_cli.engine.trainer import Interrupted, OutOfTime, bf16_native
 
     if run.cfg.precision == "bf16" and run.is_main and not bf16_native(run.device):
         err.print(f"note: {run.device} has no native bfloat16; bf16 is emulated here, slower than fp32",
                   highlight=False)
+    if time_limit is not None:
+        run.trainer.deadline = time.monotonic() + time_limit
     with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)
+        except OutOfTime:
+            t = run.trainer
+            err.print(f"time limit reached: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches of "
+                      f"{run.cfg.epochs}; {how_to_continue}", highlight=False)
+            run.close()
+            return False
         except Interrupted:
             t = run.trainer
             err.print(f"interrupted: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches; "
@@ -101,3 +112,4 @@ def fit_or_exit(run: Any, quiet: bool, how_to_continue: str) -> None:
             err.print(f"interrupted: the last checkpoint in {run.out} is kept", highlight=False)
             raise typer.Exit(130) from None
     run.close()
+    return True

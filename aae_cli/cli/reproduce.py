@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aae_cli.cli.common import cli_errors, err, out, print_result
+from aae_cli.cli.common import TIME_LIMIT_HELP, cli_errors, err, out, parse_duration, print_result
 from aae_cli.errors import AAEError
 
 Opt = typer.Option
@@ -34,6 +34,9 @@ def reproduce(
     runs: Annotated[Path, Opt(help="folder of the checkpoints; an existing one is continued")] = Path(
         "runs/reproduce"),
     eval_only: Annotated[bool, Opt("--eval-only", help="score the checkpoints as they are")] = False,
+    time_limit: Annotated[str | None, Opt(help="train for at most this wall time, shared evenly by the "
+                                          "seeds, then measure what was trained (loading and evaluating "
+                                          f"come on top): {TIME_LIMIT_HELP}")] = None,
     device: Annotated[str | None, Opt(help="auto | cpu | cuda | cuda:N")] = None,
     data_dir: Annotated[str | None, Opt(help="folder of dataset files")] = None,
     download: Annotated[bool, Opt("--download", help="download missing dataset files (SVHN)")] = False,
@@ -60,13 +63,22 @@ def reproduce(
     seed_list = _seeds(seeds, t.seeds)
     if epochs is not None and epochs < 1:
         raise AAEError(f"--epochs must be at least 1, got {epochs}")
+    limit_s = None if time_limit is None else parse_duration(time_limit)
+    if limit_s is not None and eval_only:
+        raise AAEError("--time-limit limits training and --eval-only trains nothing; drop one of them")
     departures = parse_set(set_ or [])
     if "seed" in departures or "epochs" in departures:
         raise AAEError("give seeds with --seeds and epochs with --epochs, not with --set")
     command = "aae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     rows = []
-    for seed in seed_list:
-        path = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir, download, json_)
+    spent = 0.0  # training time so far, for --time-limit
+    for i, seed in enumerate(seed_list):
+        # each seed left gets an even share of the training time left (a seed that finishes early gives
+        # its remainder to the next)
+        share = None if limit_s is None else max(0.0, limit_s - spent) / (len(seed_list) - i)
+        path, seconds = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir, download,
+                               json_, share)
+        spent += seconds
         t0 = time.perf_counter()
         # Parzen shards its samples over the torchrun processes; the other evaluations run on rank 0.
         res = score(t, path, device or "auto", data_dir) if main or t.metric == "parzen" else {}
@@ -88,8 +100,11 @@ def _seeds(text: str | None, default: tuple[int, ...]) -> list[int]:
 
 
 def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: int | None, eval_only: bool,
-           device: str | None, data_dir: str | None, download: bool, quiet: bool) -> Path:
-    """Start, continue or (eval_only) just find the checkpoint of one seed; return its path."""
+           device: str | None, data_dir: str | None, download: bool, quiet: bool,
+           time_limit: float | None = None) -> tuple[Path, float]:
+    """Start, continue or (eval_only) just find the checkpoint of one seed; return its path and the
+    seconds spent training. With a time_limit (seconds) training stops and saves when it runs out, and
+    the checkpoint is measured as it is: the record says how far it trained."""
     from aae_cli.checkpoint import load_checkpoint
     from aae_cli.cli.progress import fit_or_exit
     from aae_cli.engine.session import Run
@@ -108,7 +123,7 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
             raise AAEError(f"{path} was trained with other settings than {t.name} ({', '.join(bad)}); "
                            "move it away or choose another --runs")
         if eval_only or ck.epoch >= target_epochs:
-            return path
+            return path, 0.0
         run = Run.resume(path, {"epochs": target_epochs, **where})
         err.print(f"{t.name} seed {seed}: continuing {path} at epoch {ck.epoch} -> {target_epochs}",
                   highlight=False)
@@ -119,8 +134,9 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
             setattr(cfg, k, v)
         run = Run(cfg, path)
         err.print(f"{t.name} seed {seed}: training {path} for {target_epochs} epochs", highlight=False)
-    fit_or_exit(run, quiet, "the same aae reproduce command continues it")
-    return path
+    t0 = time.perf_counter()
+    fit_or_exit(run, quiet, "the same aae reproduce command continues it", time_limit)
+    return path, time.perf_counter() - t0
 
 
 def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs: Path, command: str,

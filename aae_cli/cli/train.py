@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aae_cli.cli.common import cli_errors, err, print_result
+from aae_cli.cli.common import TIME_LIMIT_HELP, cli_errors, err, parse_duration, print_result
 from aae_cli.config import coerce, parse_set, read_toml, resolve
 from aae_cli.errors import AAEError
 
@@ -38,6 +38,9 @@ def train(
     out: Annotated[Path | None, Opt(help="checkpoint path (default: a new file under ./runs/)")] = None,
     resume: Annotated[Path | None, Opt(help="continue this checkpoint until --epochs")] = None,
     overwrite: Annotated[bool, Opt(help="allow --out to replace an existing checkpoint")] = False,
+    time_limit: Annotated[str | None, Opt(help="stop training after this wall time (loading comes "
+                                          "on top), saving a checkpoint that resumes exactly: "
+                                          f"{TIME_LIMIT_HELP}")] = None,
     json_: Annotated[bool, Opt("--json", help="print the result as one JSON object")] = False,
 ) -> None:
     """Train an adversarial autoencoder (or the VAE baseline); write an HDF5 checkpoint."""
@@ -46,6 +49,7 @@ def train(
     from aae_cli.engine.session import Run, default_out
     from aae_cli.variants import get_variant
 
+    limit_s = None if time_limit is None else parse_duration(time_limit)
     if world_size() > 1 and env_rank() != 0:
         # rank 0 alone prints (this worker process ends with the command); a failure while setting up on
         # another rank is reported by rank 0 (Run), any other by torchrun
@@ -77,10 +81,12 @@ def train(
     where = f"device {run.device}" + (f" x {run.world_size} processes" if run.world_size > 1 else "")
     err.print(f"{run.cfg.variant} on {d.name}: {len(d.train)} train / {len(d.validation)} validation images, "
               f"{where}, checkpoint {run.out}", highlight=False)
-    fit_or_exit(run, json_, f"continue with aae train --resume {run.out}")
+    finished = fit_or_exit(run, json_, f"continue with aae train --resume {run.out}", limit_s)
     if not run.is_main:
         return
     last = run.trainer.history[-1] if run.trainer.history else {}
     result = {"checkpoint": str(run.out), "metrics": str(run.metrics_path), "variant": run.cfg.variant,
-              "dataset": d.name, **{k: v for k, v in last.items()}}
+              "dataset": d.name, "finished": finished, "epoch": run.trainer.epoch,
+              "minibatches": run.trainer.batch,
+              **{k: v for k, v in last.items()}}
     print_result("aae train", result, json_)

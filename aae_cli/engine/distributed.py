@@ -78,13 +78,13 @@ class ProcessGroup:
     def _comm_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
-    def any(self, flag: bool) -> bool:
-        """True on every rank when it is True on any rank (a CPU message: no wait for the GPU)."""
+    def max(self, value: int) -> int:
+        """The largest of the ranks' values, on every rank (a CPU message: no wait for the GPU)."""
         import torch.distributed as dist
 
-        t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        t = torch.tensor([value], dtype=torch.int32)
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
-        return bool(t.item())
+        return int(t.item())
 
     def mean(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The mean over ranks of each scalar (every rank gives the same keys)."""

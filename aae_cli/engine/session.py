@@ -242,9 +242,9 @@ class Run:
         new = []
         with stop_on_signals(t):
             while t.epoch < cfg.epochs:
-                if t.stop_agreed():  # the signal came during the end-of-epoch work
+                if t.stop_agreed():  # the signal (or the time limit) came during the end-of-epoch work
                     self.save()
-                    raise Interrupted
+                    raise t.stopped()
                 if on_epoch_start:
                     on_epoch_start(t.epoch + 1, t.batches())
                 try:

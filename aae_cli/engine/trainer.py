@@ -35,6 +35,14 @@ class Interrupted(Exception):
     """Training stopped between two minibatches at the user's request (Ctrl-C, SIGTERM)."""
 
 
+class OutOfTime(Interrupted):
+    """Training stopped between two minibatches because its time limit (--time-limit) was reached."""
+
+
+# What stopped training, agreed over the processes as the largest code: a signal outranks the time limit.
+_NO_STOP, _TIME_UP, _SIGNALLED = 0, 1, 2
+
+
 def device_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
     t = torch.tensor(x)  # a copy: the reader's arrays may be read-only
     if t.dtype == torch.uint8 and t.numel() * 4 < _FLOAT_CACHE_BYTES:
@@ -100,6 +108,8 @@ class Trainer:
         # Position inside an interrupted epoch: batches done, their metric sums and seconds.
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         self.stop_requested = False  # set from a signal handler; checked between minibatches
+        self.deadline: float | None = None  # time.monotonic() at which training stops and saves
+        self.out_of_time = False
         if ckpt is not None:
             self.restore(ckpt)
         # One DDP per phase, around that phase's own networks (the variant's objects, shared): its
@@ -164,7 +174,7 @@ class Trainer:
                 if self.batch < n_batches and self.stop_agreed():
                     self.partial = {k: float(v) for k, v in self.across_ranks(sums).items()}
                     self.partial_seconds = time.perf_counter() - start
-                    raise Interrupted
+                    raise self.stopped()
         sums = self.across_ranks(sums)
         seconds = time.perf_counter() - start
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
@@ -244,10 +254,20 @@ class Trainer:
         return used
 
     def stop_agreed(self) -> bool:
-        """A stop was requested (on any process, under torchrun: all stop after the same minibatch)."""
+        """A stop was requested, or the time limit is reached (on any process, under torchrun: all stop
+        after the same minibatch, for the same reason)."""
+        code = _SIGNALLED if self.stop_requested else _NO_STOP
+        if code == _NO_STOP and self.deadline is not None and time.monotonic() >= self.deadline:
+            code = _TIME_UP
         if self.group is not None:
-            self.stop_requested = self.group.any(self.stop_requested)
-        return self.stop_requested
+            code = self.group.max(code)
+        self.stop_requested = self.stop_requested or code == _SIGNALLED
+        self.out_of_time = code == _TIME_UP
+        return code != _NO_STOP
+
+    def stopped(self) -> Interrupted:
+        """The exception that says why training stopped (after stop_agreed() returned True)."""
+        return OutOfTime() if self.out_of_time else Interrupted()
 
     def across_ranks(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-process metric sums -> their mean over processes (each a mean over an equal slice), so the
