@@ -134,3 +134,15 @@ def test_model_rebuilt_from_checkpoint_matches(tiny_run: Path) -> None:
     for name, net in model.nets.items():
         for k, v in net.state_dict().items():
             assert torch.equal(v, ck.nets[name][k])
+
+
+def test_a_checkpoint_from_another_kind_of_device_resumes(tiny_run: Path, aae) -> None:
+    """A CUDA run holds a 16-byte Philox generator state, which a CPU generator cannot take: resuming it
+    on the CPU starts a new stream, says so, and trains on (no traceback)."""
+    ck = load_checkpoint(tiny_run)
+    ck.rng["generator"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    save_checkpoint(tiny_run, ck)
+    res = aae("train", "--resume", tiny_run, "--epochs", "3", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert "trained on another kind of device" in res.output
+    assert load_checkpoint(tiny_run).epoch == 3

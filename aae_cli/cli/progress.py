@@ -90,6 +90,10 @@ def fit_or_exit(run: Any, quiet: bool, how_to_continue: str, time_limit: float |
     if run.cfg.precision == "bf16" and run.is_main and not bf16_native(run.device):
         err.print(f"note: {run.device} has no native bfloat16; bf16 is emulated here, slower than fp32",
                   highlight=False)
+    if run.trainer.rng_restarted and run.is_main:
+        err.print(f"note: {run.out} was trained on another kind of device; its random stream (prior draws, "
+                  f"noise) cannot continue on {run.device}, so a new one starts: the run goes on, but not "
+                  "bitwise as it would have there", highlight=False, soft_wrap=True)
     if time_limit is not None:
         run.trainer.deadline = time.monotonic() + time_limit
     with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:

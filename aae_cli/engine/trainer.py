@@ -109,6 +109,7 @@ class Trainer:
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         self.stop_requested = False  # set from a signal handler; checked between minibatches
         self.deadline: float | None = None  # time.monotonic() at which training stops and saves
+        self.rng_restarted = False  # resumed on another kind of device: the random draws differ from here
         self.out_of_time = False
         if ckpt is not None:
             self.restore(ckpt)
@@ -343,7 +344,13 @@ class Trainer:
         for name, opt in self.opts.items():
             opt.load_state_dict(ck.optim[name])
         torch.set_rng_state(ck.rng["torch_cpu"])
-        self.gen.set_state(ck.rng["generator"])
+        if ck.rng["generator"].numel() == self.gen.get_state().numel():
+            self.gen.set_state(ck.rng["generator"])
+        else:
+            # trained on another kind of device (CUDA's Philox state is 16 bytes, the CPU's Mersenne
+            # Twister 5056): that stream cannot go on here, so a new one starts, seeded by the position
+            self.gen.manual_seed(cfg_seed_mix(self.cfg.seed, ck.step, 2))
+            self.rng_restarted = True
         if "torch_cuda" in ck.rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(ck.rng["torch_cuda"], self.device)
         self.epoch, self.step, self.history = ck.epoch, ck.step, list(ck.history)
