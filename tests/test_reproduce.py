@@ -82,6 +82,12 @@ def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
     missing = aae("reproduce", "--report", "--runs", tmp_path / "x")
     assert "results.jsonl is missing" in one_line_error(missing)
 
+    # A seed measured by a command of its own joins the others: the mean over the latest of each seed.
+    seed1 = run_json(aae, "table2-mnist-100", "--seeds", "1", "--epochs", "1", "--runs", tmp_path, *SMALL)
+    row = run_json(aae, "--report", "--runs", tmp_path)["results"][0]
+    assert row["seeds"] == [0, 1] and row["epochs"] == 1 and row["std"] is not None
+    assert row["mean"] == pytest.approx((longer["mean"] + seed1["mean"]) / 2)
+
 
 def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     p = run_json(aae, "table1-parzen-10k", "--epochs", "1", "--runs", tmp_path, *SMALL)

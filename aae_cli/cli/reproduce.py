@@ -194,6 +194,18 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
                   soft_wrap=True)
 
 
+def _over_seeds(rec: dict[str, Any], rows: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A result's latest record with its runs replaced by the latest run of every seed recorded, and the
+    mean, spread and epochs (the fewest of any seed) recomputed from them."""
+    runs = [rows[s] for s in sorted(rows)]
+    values = [float(r["value"]) for r in runs]
+    epochs = min(int(r["epoch"]) for r in runs)
+    paper_epochs = rec.get("paper_epochs")
+    return {**rec, "runs": runs, "seeds": sorted(rows), "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else None, "epochs": epochs,
+            "fewer_epochs_than_paper": paper_epochs is not None and epochs < int(paper_epochs)}
+
+
 def _unit(metric: str) -> str:
     return "" if metric == "parzen" else " %"
 
@@ -245,8 +257,9 @@ def _list(runs: Path, as_json: bool) -> None:
 
 
 def _report_all(runs: Path, as_json: bool) -> None:
-    """One row per result and set of departures: its latest record, so a table of results is read off the
-    measurements rather than copied by hand."""
+    """One row per result and set of departures: the latest measurement of each of its seeds, so a table
+    of results is read off the measurements rather than copied by hand, and seeds measured by separate
+    commands (processes side by side, sessions apart) still give the mean ± std over seeds."""
     from aae_cli.reproduce import TARGETS
 
     path = runs / "results.jsonl"
@@ -254,6 +267,7 @@ def _report_all(runs: Path, as_json: bool) -> None:
         raise AAEError(f"no results recorded under {runs} ({path.name} is missing); aae reproduce NAME "
                        "records one, or give the folder with --runs")
     latest: dict[tuple[str, str], dict[str, Any]] = {}
+    per_seed: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
@@ -261,13 +275,17 @@ def _report_all(runs: Path, as_json: bool) -> None:
             rec = json.loads(line)
             key = (str(rec["result"]), json.dumps(rec.get("departures") or {}, sort_keys=True))
             float(rec["mean"]), int(rec["epochs"])
+            rows = {int(r["seed"]): r for r in rec["runs"]}
+            [(float(r["value"]), int(r["epoch"])) for r in rows.values()]
         except (ValueError, KeyError, TypeError):
             # a line cut short by a killed process must not hide the others
             err.print(f"note: skipped {path}:{n}, not a result record", highlight=False)
             continue
         latest[key] = rec
+        per_seed.setdefault(key, {}).update(rows)
     order = {name: i for i, name in enumerate(TARGETS)}
-    recs = sorted(latest.values(), key=lambda r: (order.get(r["result"], len(order)), r.get("time", "")))
+    merged = [_over_seeds(rec, per_seed[key]) for key, rec in latest.items()]
+    recs = sorted(merged, key=lambda r: (order.get(r["result"], len(order)), r.get("time", "")))
     if as_json:
         print_result("aae reproduce --report", {"file": str(path), "results": recs}, True)
         return
