@@ -45,6 +45,7 @@ class TrainConfig:
     clusters: int = _f(16, "categories of q(y|x) for unsup-cluster and dim-reduction (paper: 16, 30; 20)")
     head_distance: float = _f(6.0, "dim-reduction: cluster heads closer than this are pushed apart (eta)")
     fixed_heads: bool = _f(False, "dim-reduction: fix the cluster heads W_C to 10 I (n = m = 10, Fig. 11d)")
+    head_scale: float = _f(10.0, "dim-reduction: with fixed_heads, W_C = head_scale * I (paper: 10)")
     # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
     hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")
     disc_hidden: list[int] = _f([1000, 1000], "hidden layer sizes of the discriminator")
@@ -104,6 +105,8 @@ class TrainConfig:
             raise ConfigError("learning rates must be positive and input_noise non-negative")
         if self.clusters < 2:
             raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
+        if self.head_scale <= 0:
+            raise ConfigError(f"head_scale must be positive, got {self.head_scale}")
         if not 0 <= self.input_dropout < 1:
             raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
         if self.labels is not None and self.labels != "all":

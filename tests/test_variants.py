@@ -12,6 +12,7 @@ import torch
 from aae_cli.config import TrainConfig
 from aae_cli.data import load_dataset
 from aae_cli.engine.trainer import Trainer
+from aae_cli.errors import ConfigError
 from aae_cli.variants import VARIANTS, Batch, DataInfo, get_variant
 from tests.test_checkpoint import assert_same_weights
 
@@ -168,6 +169,10 @@ def test_dim_reduction_learned_versus_fixed_heads(mnist) -> None:
     assert torch.equal(fixed.model.nets["heads"].weight, 10 * torch.eye(10))
     rep = fixed.model.represent(torch.eye(10)[:2], torch.zeros(2, 10))
     assert torch.equal(rep, 10 * torch.eye(10)[:2])
+    scaled = make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_scale=2.5)
+    assert torch.equal(scaled.model.nets["heads"].weight, 2.5 * torch.eye(10))
+    with pytest.raises(ConfigError, match="head_scale must be positive"):
+        make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_scale=0.0)
 
 
 def test_vae_kl_term(mnist) -> None:

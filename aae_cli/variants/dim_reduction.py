@@ -29,7 +29,7 @@ RECONSTRUCTION_HEADS = Phase("reconstruction", ("encoder", "decoder", "heads"), 
 
 
 class ClusterHeads(nn.Module):
-    """W_C (m, n): learned, or fixed to scale * I."""
+    """W_C (m, n): learned, or fixed to scale * I (the paper's scale is 10)."""
 
     def __init__(self, m: int, n: int, fixed: bool, scale: float = 10.0) -> None:
         super().__init__()
@@ -80,7 +80,8 @@ class DimReduction(SemiSupervised):
 
     def build(self, prior_arrays: dict | None) -> None:
         super().build(prior_arrays)
-        self.nets["heads"] = ClusterHeads(self.n_categories(), self.cfg.z_dim, self.cfg.fixed_heads)
+        self.nets["heads"] = ClusterHeads(self.n_categories(), self.cfg.z_dim, self.cfg.fixed_heads,
+                                          self.cfg.head_scale)
         self.phases = (RECONSTRUCTION_HEADS, DISCRIMINATORS, GENERATOR_YZ)
         self.phases += (CLASSIFICATION,) if self.supervised else ()
         self.labelled_batches = self.predicts_classes = self.supervised
