@@ -99,17 +99,14 @@ def fit_or_exit(run: Any, quiet: bool, how_to_continue: str, time_limit: float |
     with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)
-        except OutOfTime:
-            t = run.trainer
-            err.print(f"time limit reached: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches of "
-                      f"{run.cfg.epochs}; {how_to_continue}", highlight=False)
-            run.close()
-            return False
-        except Interrupted:
-            t = run.trainer
-            err.print(f"interrupted: saved {run.out} at epoch {t.epoch} + {t.batch} minibatches; "
-                      f"{how_to_continue}", highlight=False)
+        except Interrupted as stop:
+            t, out_of_time = run.trainer, isinstance(stop, OutOfTime)
+            err.print(f"{'time limit reached' if out_of_time else 'interrupted'}: saved {run.out} at epoch "
+                      f"{t.epoch} + {t.batch} minibatches of {run.cfg.epochs}; {how_to_continue}",
+                      highlight=False)
             run.close()  # under torchrun: nobody leaves before rank 0 has saved
+            if out_of_time:
+                return False
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             # no waiting for the other processes here: they may be inside a collective; torchrun ends them

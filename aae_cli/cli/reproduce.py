@@ -145,15 +145,10 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
 
     if not rows or "value" not in rows[0]:  # a torchrun rank other than 0
         return
-    values = [r["value"] for r in rows]
-    trained = min(r["epoch"] for r in rows)
     target_epochs = t.settings["epochs"]  # the paper's, or ours where it does not say
     result: dict[str, Any] = {
         "result": t.name, "description": t.result, "paper": t.paper, "paper_value": t.paper_value,
-        "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-        "seeds": [r["seed"] for r in rows], "epochs": trained, "paper_epochs": t.paper_epochs,
-        "target_epochs": target_epochs,
-        "fewer_epochs_than_paper": t.paper_epochs is not None and trained < t.paper_epochs,
+        **_over_runs(rows, t.paper_epochs), "paper_epochs": t.paper_epochs, "target_epochs": target_epochs,
         "departures": departures, "machine": machine(), "command": command, "note": t.note,
         # every setting, so the record still says what was trained after a target's defaults change
         "settings": {k: v for k, v in dataclasses.asdict(target_config(t, 0, departures)).items()
@@ -184,7 +179,7 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
         partial = f" + {r['minibatches']} minibatches" if r.get("minibatches") else ""
         table.add_row(str(r["seed"]), f"{r['epoch']}{partial} of {target_epochs}", hours, ours, t.paper)
     if len(rows) > 1:
-        table.add_row("all", str(trained), "", _mean(result, unit), t.paper)
+        table.add_row("all", str(result["epochs"]), "", _mean(result, unit), t.paper)
     out.print(table)
     paper_epochs = t.paper_epochs if t.paper_epochs is not None else "not stated"
     out.print(f"paper epochs: {paper_epochs}; machine: {result['machine']}; {t.note}", highlight=False,
@@ -194,16 +189,20 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
                   soft_wrap=True)
 
 
-def _over_seeds(rec: dict[str, Any], rows: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """A result's latest record with its runs replaced by the latest run of every seed recorded, and the
-    mean, spread and epochs (the fewest of any seed) recomputed from them."""
-    runs = [rows[s] for s in sorted(rows)]
-    values = [float(r["value"]) for r in runs]
-    epochs = min(int(r["epoch"]) for r in runs)
-    paper_epochs = rec.get("paper_epochs")
-    return {**rec, "runs": runs, "seeds": sorted(rows), "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else None, "epochs": epochs,
+def _over_runs(rows: list[dict[str, Any]], paper_epochs: int | None) -> dict[str, Any]:
+    """What a result says over its runs (one per seed): mean, std, seeds, and the fewest epochs any of
+    them trained, against the paper's."""
+    values = [float(r["value"]) for r in rows]
+    epochs = min(int(r["epoch"]) for r in rows)
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "seeds": [r["seed"] for r in rows], "epochs": epochs,
             "fewer_epochs_than_paper": paper_epochs is not None and epochs < int(paper_epochs)}
+
+
+def _over_seeds(rec: dict[str, Any], rows: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A result's latest record with its runs replaced by the latest run of every seed recorded."""
+    runs = [rows[s] for s in sorted(rows)]
+    return {**rec, "runs": runs, **_over_runs(runs, rec.get("paper_epochs"))}
 
 
 def _unit(metric: str) -> str:

@@ -242,9 +242,9 @@ class Run:
         new = []
         with stop_on_signals(t):
             while t.epoch < cfg.epochs:
-                if t.stop_agreed():  # the signal (or the time limit) came during the end-of-epoch work
+                if (stop := t.stop_agreed()) is not None:  # it came during the end-of-epoch work
                     self.save()
-                    raise t.stopped()
+                    raise stop
                 if on_epoch_start:
                     on_epoch_start(t.epoch + 1, t.batches())
                 try:

@@ -110,7 +110,6 @@ class Trainer:
         self.stop_requested = False  # set from a signal handler; checked between minibatches
         self.deadline: float | None = None  # time.monotonic() at which training stops and saves
         self.rng_restarted = False  # resumed on another kind of device: the random draws differ from here
-        self.out_of_time = False
         if ckpt is not None:
             self.restore(ckpt)
         # One DDP per phase, around that phase's own networks (the variant's objects, shared): its
@@ -172,10 +171,10 @@ class Trainer:
                 self.batch = i + 1
                 if on_step is not None:
                     on_step(i + 1, n_batches)
-                if self.batch < n_batches and self.stop_agreed():
+                if self.batch < n_batches and (stop := self.stop_agreed()) is not None:
                     self.partial = {k: float(v) for k, v in self.across_ranks(sums).items()}
                     self.partial_seconds = time.perf_counter() - start
-                    raise self.stopped()
+                    raise stop
         sums = self.across_ranks(sums)
         seconds = time.perf_counter() - start
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
@@ -254,21 +253,16 @@ class Trainer:
                 self.model.train(was_training)
         return used
 
-    def stop_agreed(self) -> bool:
-        """A stop was requested, or the time limit is reached (on any process, under torchrun: all stop
-        after the same minibatch, for the same reason)."""
+    def stop_agreed(self) -> Interrupted | None:
+        """The exception to stop with when a stop was requested or the time limit is reached (on any
+        process, under torchrun: all stop after the same minibatch, for the same reason); else None."""
         code = _SIGNALLED if self.stop_requested else _NO_STOP
         if code == _NO_STOP and self.deadline is not None and time.monotonic() >= self.deadline:
             code = _TIME_UP
         if self.group is not None:
             code = self.group.max(code)
         self.stop_requested = self.stop_requested or code == _SIGNALLED
-        self.out_of_time = code == _TIME_UP
-        return code != _NO_STOP
-
-    def stopped(self) -> Interrupted:
-        """The exception that says why training stopped (after stop_agreed() returned True)."""
-        return OutOfTime() if self.out_of_time else Interrupted()
+        return None if code == _NO_STOP else OutOfTime() if code == _TIME_UP else Interrupted()
 
     def across_ranks(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-process metric sums -> their mean over processes (each a mean over an equal slice), so the
