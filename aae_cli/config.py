@@ -46,6 +46,15 @@ class TrainConfig:
     head_distance: float = _f(6.0, "dim-reduction: cluster heads closer than this are pushed apart (eta)")
     fixed_heads: bool = _f(False, "dim-reduction: fix the cluster heads W_C to 10 I (n = m = 10, Fig. 11d)")
     head_scale: float = _f(10.0, "dim-reduction: with fixed_heads, W_C = head_scale * I (paper: 10)")
+    consistency: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of a phase that "
+                            "makes q(y|x) agree on two shifted views of each image (lr_semi, momentum_semi); "
+                            "0 = off")
+    consistency_shift: int = _f(2, "unsup-cluster: the consistency phase shifts each view by up to this "
+                                "many pixels in each direction")
+    consistency_views: str = _f("shift", "unsup-cluster: the consistency phase's second view: shift (a "
+                                "shifted copy) | adversarial (the first view moved by vat_eps in the "
+                                "direction that changes q(y|x) most, as in virtual adversarial training)")
+    vat_eps: float = _f(2.0, "unsup-cluster: L2 length of the adversarial move (data in [0, 1])")
     # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
     hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")
     disc_hidden: list[int] = _f([1000, 1000], "hidden layer sizes of the discriminator")
@@ -107,6 +116,9 @@ class TrainConfig:
             raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
         if self.head_scale <= 0:
             raise ConfigError(f"head_scale must be positive, got {self.head_scale}")
+        if self.consistency < 0 or self.consistency_shift < 0 or self.vat_eps <= 0:
+            raise ConfigError("consistency and consistency_shift must be 0 or more and vat_eps positive, "
+                              f"got {self.consistency}, {self.consistency_shift} and {self.vat_eps}")
         if not 0 <= self.input_dropout < 1:
             raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
         if self.labels is not None and self.labels != "all":
@@ -123,6 +135,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("sgd", "adam"),
     "output": ("auto", "sigmoid", "linear"),
     "precision": ("fp32", "bf16", "tf32"),
+    "consistency_views": ("shift", "adversarial"),
 }
 
 

@@ -14,6 +14,7 @@ from aae_cli.data import load_dataset
 from aae_cli.engine.trainer import Trainer
 from aae_cli.errors import ConfigError
 from aae_cli.variants import VARIANTS, Batch, DataInfo, get_variant
+from tests.conftest import one_line_error
 from tests.test_checkpoint import assert_same_weights
 
 SMALL = {"hidden": [32, 32], "disc_hidden": [16], "batch_size": 50, "limit": 200, "epochs": 1}
@@ -218,3 +219,60 @@ def test_labelled_variant_on_unlabelled_data(aae, tmp_path) -> None:
     res = aae("train", "--variant", "supervised", "--dataset", data, "--epochs", "1",
               "--out", tmp_path / "x.h5", "--hidden", "16")
     assert res.exit_code != 0 and "needs labels" in res.output
+
+
+def test_random_shift_moves_each_image_by_at_most_k_pixels() -> None:
+    from aae_cli.variants.unsup_cluster import random_shift
+
+    x = torch.zeros(400, 1, 9, 9)
+    x[:, 0, 4, 4] = 1.0  # one dot in the middle: its new place is the shift
+    out = random_shift(x.view(400, -1), (1, 9, 9), 2, torch.Generator().manual_seed(0)).view(400, 9, 9)
+    assert torch.equal(out.sum((1, 2)), torch.ones(400)), "a shift within the border keeps every pixel"
+    where = out.view(400, -1).argmax(1)
+    moves = {(int(i) // 9 - 4, int(i) % 9 - 4) for i in where}
+    assert moves == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    assert torch.equal(random_shift(x.view(400, -1), (1, 9, 9), 0, torch.Generator()), x.view(400, -1))
+
+
+def test_consistency_phase_trains_the_encoder_only(mnist) -> None:
+    plain = make_trainer("unsup-cluster", mnist)
+    t, half = (make_trainer("unsup-cluster", mnist, consistency=w) for w in (2.0, 1.0))
+    assert [p.name for p in t.phases] == [p.name for p in plain.phases] + ["consistency"]
+    losses = []
+    for m in (half, t):  # the same draws: the loss is the weight times one cross-entropy
+        m.model.train()
+        torch.manual_seed(0)  # input dropout draws from the global stream
+        before = snapshot(m.model)
+        loss, extras = m.run_phase(m.phases[-1], a_batch(m))
+        losses.append(float(loss))
+    after = snapshot(t.model)
+    assert losses[0] > 0 and math.isclose(losses[1], 2 * losses[0], rel_tol=1e-5)
+    assert 0 <= float(extras["view_agreement"]) <= 1
+    changed = {n for n in before if any(not torch.equal(before[n][k], after[n][k]) for k in before[n])}
+    assert changed == {"encoder"}
+
+
+def test_negative_consistency_is_one_line(aae, tmp_path) -> None:
+    res = aae("train", "--variant", "unsup-cluster", "--set", "consistency=-1", "--epochs", "1",
+              "--out", tmp_path / "x.h5", "--hidden", "16")
+    assert "consistency" in one_line_error(res)
+
+
+def test_adversarial_view_moves_where_q_y_changes_most(mnist) -> None:
+    # PyTorch's default init: N(0, 0.01) weights give a near-uniform q(y|x) whose KL is rounding noise
+    t = make_trainer("unsup-cluster", mnist, consistency=1.0, consistency_views="adversarial", vat_eps=3.0,
+                     init_std=0.0)
+    model = t.model.eval()  # no dropout: the two moves are compared on the same function
+    x = a_batch(t).x
+    with torch.no_grad():
+        target = model.codes(x, None)[1]
+    move = model._adversarial_move(x, target, torch.Generator().manual_seed(1))
+    assert torch.allclose(move.norm(dim=1), torch.full((len(x),), 3.0), rtol=1e-4)
+    rand = 3.0 * torch.nn.functional.normalize(torch.randn(x.shape, generator=torch.Generator().manual_seed(2)))
+
+    def kl(m: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(torch.nn.functional.kl_div(model.codes(x + m, None)[0].log_softmax(1), target,
+                                                    reduction="batchmean"))
+
+    assert kl(move) > 2 * kl(rand) > 0
