@@ -55,10 +55,16 @@ def test_round_trip_is_lossless(tiny_run: Path, tmp_path: Path) -> None:
     assert_same_weights(tiny_run, copy, "after a save/load round trip")
 
 
-def test_resume_is_exact(aae, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", [
+    ["--posterior", "gaussian"],
+    # a fourth phase with random shifts and an adversarial move: its draws and optimizer resume too
+    ["--variant", "unsup-cluster", "--clusters", "4", "--set", "consistency=0.5",
+     "--set", "consistency_views=adversarial"],
+], ids=["gaussian", "cluster-consistency"])
+def test_resume_is_exact(aae, tmp_path: Path, model: list[str]) -> None:
     straight, split = tmp_path / "straight.h5", tmp_path / "split.h5"
     for args in (["--epochs", "4", "--out", straight], ["--epochs", "2", "--out", split]):
-        assert aae("train", *args, *TINY, "--posterior", "gaussian").exit_code == 0
+        assert aae("train", *args, *TINY, *model).exit_code == 0
     res = aae("train", "--resume", split, "--epochs", "4")
     assert res.exit_code == 0, res.output
     assert_same_weights(straight, split, "after resume")

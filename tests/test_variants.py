@@ -268,7 +268,8 @@ def test_adversarial_view_moves_where_q_y_changes_most(mnist) -> None:
         target = model.codes(x, None)[1]
     move = model._adversarial_move(x, target, torch.Generator().manual_seed(1))
     assert torch.allclose(move.norm(dim=1), torch.full((len(x),), 3.0), rtol=1e-4)
-    rand = 3.0 * torch.nn.functional.normalize(torch.randn(x.shape, generator=torch.Generator().manual_seed(2)))
+    rand = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    rand = 3.0 * torch.nn.functional.normalize(rand)
 
     def kl(m: torch.Tensor) -> float:
         with torch.no_grad():
