@@ -53,6 +53,13 @@ def local_rows(draw: Callable[..., torch.Tensor], n: int, *rows: torch.Tensor) -
     return full[s.rank * n:(s.rank + 1) * n]
 
 
+def randn_rows(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped, typed and placed like `like`: this process's rows of the draw for
+    the global minibatch."""
+    return local_rows(lambda m: torch.randn((m, *like.shape[1:]), generator=generator, device=like.device,
+                                            dtype=like.dtype), like.shape[0])
+
+
 class InputDropout(nn.Dropout):
     """nn.Dropout whose mask, inside `sharded`, is this process's rows of the global minibatch's mask
     (drawn from the global torch generator like nn.Dropout's own; bitwise the same numbers on CPU)."""

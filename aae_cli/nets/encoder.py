@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from aae_cli.nets.mlp import mlp
-from aae_cli.shard import InputDropout, local_rows
+from aae_cli.shard import InputDropout, local_rows, randn_rows
 
 POSTERIORS = ("deterministic", "gaussian", "universal")
 
@@ -58,6 +58,5 @@ class Encoder(nn.Module):
         mu, logvar = out.chunk(2, dim=1)
         if not sample:
             return Encoded(z=mu, mu=mu, logvar=logvar, y_logits=y_logits)
-        eps = local_rows(lambda m: torch.randn((m, *mu.shape[1:]), generator=generator, device=mu.device,
-                                               dtype=mu.dtype), mu.shape[0])
-        return Encoded(z=mu + (0.5 * logvar).exp() * eps, mu=mu, logvar=logvar, y_logits=y_logits)
+        z = mu + (0.5 * logvar).exp() * randn_rows(mu, generator)
+        return Encoded(z=z, mu=mu, logvar=logvar, y_logits=y_logits)

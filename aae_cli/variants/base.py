@@ -15,7 +15,7 @@ from aae_cli.config import TrainConfig
 from aae_cli.nets import Decoder, Discriminator, Encoded, Encoder, init_gaussian
 from aae_cli.nets.scaler import Standardizer
 from aae_cli.priors import Prior
-from aae_cli.shard import local_rows
+from aae_cli.shard import local_rows, randn_rows
 
 
 @dataclass(frozen=True)
@@ -155,9 +155,7 @@ class Variant(nn.Module):
     def train_input(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Appendix A.2.1: Gaussian noise on the input layer, at training time only."""
         if self.cfg.input_noise > 0 and self.training:
-            noise = local_rows(lambda m: torch.randn((m, *x.shape[1:]), generator=generator, device=x.device),
-                               x.shape[0])
-            return x + self.cfg.input_noise * noise
+            return x + self.cfg.input_noise * randn_rows(x, generator)
         return x
 
     def draw_prior(self, name: str, n: int, generator: torch.Generator,

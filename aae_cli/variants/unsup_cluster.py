@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from aae_cli.config import TrainConfig
-from aae_cli.shard import local_rows
+from aae_cli.shard import local_rows, randn_rows
 from aae_cli.variants.base import RECONSTRUCTION, Batch, Phase, register_variant
 from aae_cli.variants.semi_supervised import DISCRIMINATORS, GENERATOR_YZ, SemiSupervised
 
@@ -62,18 +62,23 @@ class UnsupCluster(SemiSupervised):
 
     def build(self, prior_arrays: dict | None) -> None:
         super().build(prior_arrays)
-        self.phases = (*type(self).phases, CONSISTENCY) if self.cfg.consistency > 0 else type(self).phases
+        if self.cfg.consistency > 0:
+            self.phases = (*self.phases, CONSISTENCY)
 
     def consistency(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         """Cross-entropy of q(y|view 2) against q(y|view 1), the target held fixed (no gradient)."""
         c = self.cfg
-        first = random_shift(self.train_input(b.x, gen), self.info.image_shape, c.consistency_shift, gen)
+
+        def view() -> torch.Tensor:
+            return random_shift(self.train_input(b.x, gen), self.info.image_shape, c.consistency_shift, gen)
+
+        first = view()
         with torch.no_grad():
             target = self.codes(first, gen)[1]
         if c.consistency_views == "adversarial":
             second = first + self._adversarial_move(first, target, gen)
         else:
-            second = random_shift(self.train_input(b.x, gen), self.info.image_shape, c.consistency_shift, gen)
+            second = view()
         logits = self.codes(second, gen)[0]
         loss = c.consistency * nn.functional.cross_entropy(logits, target)
         return loss, {"view_agreement": (logits.argmax(1) == target.argmax(1)).float().mean()}
@@ -81,7 +86,7 @@ class UnsupCluster(SemiSupervised):
     def _adversarial_move(self, x: torch.Tensor, target: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """(B, D) the move of length vat_eps that most raises KL(target || q(y|x + move)), found by one
         power iteration from a random direction (Miyato et al. 2018, as IMSAT uses it for clustering)."""
-        d = local_rows(lambda m: torch.randn((m, *x.shape[1:]), generator=gen, device=x.device), x.shape[0])
+        d = randn_rows(x, gen)
         # A start of length 0.1, not the paper's 1e-6: in float32 a KL that small is rounding noise.
         d = (0.1 * nn.functional.normalize(d, dim=1)).requires_grad_()
         with torch.enable_grad():
