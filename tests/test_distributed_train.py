@@ -36,6 +36,10 @@ CASES = {
     "semi-supervised": ["--variant", "semi-supervised", "--labels", "50"],
     # prior draws chosen by the labels of the minibatch
     "label-regularized": ["--variant", "label-regularized", "--labels", "50"],
+    # the consistency phase: random shifts (randint draws) and the adversarial view's power iteration
+    # (A.3's batch norm off, as everywhere here)
+    "cluster-consistency": ["--variant", "unsup-cluster", "--clusters", "4", "--set", "encoder_bn=false",
+                            "--set", "consistency=0.1", "--set", "consistency_views=adversarial"],
 }
 STOP_STEP = 6  # rank 1 alone asks to stop after global minibatch 6 (epoch 2, minibatch 2 of 4)
 

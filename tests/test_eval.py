@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aae_cli.metrics.classification import cluster_error, cluster_labels, error_rate
+from aae_cli.metrics.classification import cluster_error, cluster_labels, clusters_used, error_rate
 
 TINY_Y = ["--limit", "200", "--hidden", "32,32", "--set", "disc_hidden=[16]", "--batch-size", "50",
           "--epochs", "1"]
@@ -32,6 +32,8 @@ def test_cluster_protocol_on_a_hand_built_case() -> None:
     p_test = np.eye(3)[[0, 1, 2, 1]]
     err, assign = cluster_error(p_val, y_val, p_test, np.array([7, 2, 1, 2]))
     assert err == 25.0 and assign.tolist() == [7, 2, 7]
+    # the test images use all three clusters; without the third image cluster 2 is dead
+    assert clusters_used(p_test) == 3 and clusters_used(p_test[[0, 1, 3]]) == 2
 
 
 def test_majority_labelling_of_clusters() -> None:
@@ -85,6 +87,7 @@ def test_eval_cluster_json(aae, tmp_path: Path) -> None:
     last = load_checkpoint(out).history[-1]
     assert last["test_cluster_error"] == pytest.approx(r["test_error"], abs=1e-6)
     assert last["test_majority_error"] == pytest.approx(r["majority_label_error"], abs=1e-6)
+    assert 1 <= r["clusters_used"] <= 4 and last["test_clusters_used"] == r["clusters_used"]
 
 
 def test_encode_writes_codes(aae, semi_run: Path, tmp_path: Path) -> None:

@@ -205,9 +205,10 @@ class Trainer:
     @torch.no_grad()
     def _cluster_metrics(self) -> dict[str, float]:
         """For a model whose q(y|x) is clusters, not classes (unsup-cluster): Table 3's test error, each
-        cluster labelled as Section 6 does from the validation images, and the majority labelling's, so the
-        history holds the clustering curve as it holds the semi-supervised error curve."""
-        from aae_cli.metrics.classification import cluster_errors
+        cluster labelled as Section 6 does from the validation images, the majority labelling's, and how
+        many clusters the test images use (dead clusters show there), so the history holds the clustering
+        curve as it holds the semi-supervised error curve."""
+        from aae_cli.metrics.classification import cluster_errors, clusters_used
 
         model, val, test = self.model, self.held_out["validation"], self.held_out["test"]
         if model.predicts_classes or not model.has_class_output or val is None or test is None \
@@ -220,7 +221,8 @@ class Trainer:
 
         p_val, p_test = probs(val[0]), probs(test[0])
         err, _, majority = cluster_errors(p_val, val[1].cpu().numpy(), p_test, test[1].cpu().numpy())
-        return {"test_cluster_error": err, "test_majority_error": majority}
+        return {"test_cluster_error": err, "test_majority_error": majority,
+                "test_clusters_used": clusters_used(p_test)}
 
     # -- several processes -------------------------------------------------------------------------
     def _wrap_phases(self) -> dict[str, torch.nn.Module]:

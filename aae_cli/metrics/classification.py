@@ -45,6 +45,11 @@ def majority_cluster_labels(probs_val: np.ndarray, y_val: np.ndarray) -> np.ndar
     return assign
 
 
+def clusters_used(probs: np.ndarray) -> int:
+    """How many clusters win at least one row (argmax q(y|x)): fewer than K means dead clusters."""
+    return int(np.unique(probs.argmax(1)).size) if len(probs) else 0
+
+
 def cluster_error(probs_val: np.ndarray, y_val: np.ndarray, probs_test: np.ndarray,
                   y_test: np.ndarray, majority: bool = False) -> tuple[float, np.ndarray]:
     """Test error (%) when each test image takes the label of its cluster argmax_i q(y_i|x): the paper's
