@@ -252,6 +252,23 @@ def test_consistency_phase_trains_the_encoder_only(mnist) -> None:
     assert changed == {"encoder"}
 
 
+@pytest.mark.parametrize("views", ["shift", "adversarial"])
+def test_consistency_phase_leaves_the_batch_norm_statistics(mnist, views: str) -> None:
+    # Evaluation normalises by the running statistics; the shifted and adversarial views must not move
+    # them (they did in session 5: the held-out reconstruction rose and the clustering error doubled).
+    t = make_trainer("unsup-cluster", mnist, consistency=1.0, consistency_views=views)
+    t.model.train()
+    before = snapshot(t.model)["encoder"]
+    t.run_phase(t.phases[-1], a_batch(t))
+    after = snapshot(t.model)["encoder"]
+    stats = [k for k in before if "running_" in k or "num_batches_tracked" in k]
+    assert stats, "A.3's encoder has batch norm"
+    assert all(torch.equal(before[k], after[k]) for k in stats)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k not in stats), "the phase learns"
+    t.run_phase(t.phases[0], a_batch(t))  # the reconstruction phase, on the images as they are, moves them
+    assert not torch.equal(after[stats[0]], t.model.nets["encoder"].state_dict()[stats[0]])
+
+
 def test_negative_consistency_is_one_line(aae, tmp_path) -> None:
     res = aae("train", "--variant", "unsup-cluster", "--set", "consistency=-1", "--epochs", "1",
               "--out", tmp_path / "x.h5", "--hidden", "16")

@@ -11,6 +11,9 @@ stays in its cluster, and without that the clusters split by stroke position and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -43,6 +46,22 @@ def random_shift(x: torch.Tensor, shape: tuple[int, int, int], k: int, gen: torc
     return out.permute(0, 3, 1, 2).reshape(n, -1)
 
 
+@contextmanager
+def batch_norm_statistics_kept(net: nn.Module) -> Iterator[None]:
+    """Batch norm still normalises by the minibatch's statistics, but its running statistics (what
+    evaluation uses) do not move: they must describe the images the model is evaluated on, not the
+    shifted or adversarial views of the consistency phase."""
+    norms = [m for m in net.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+
+
 @register_variant
 class UnsupCluster(SemiSupervised):
     name = "unsup-cluster"
@@ -72,14 +91,15 @@ class UnsupCluster(SemiSupervised):
         def view() -> torch.Tensor:
             return random_shift(self.train_input(b.x, gen), self.info.image_shape, c.consistency_shift, gen)
 
-        first = view()
-        with torch.no_grad():
-            target = self.codes(first, gen)[1]
-        if c.consistency_views == "adversarial":
-            second = first + self._adversarial_move(first, target, gen)
-        else:
-            second = view()
-        logits = self.codes(second, gen)[0]
+        with batch_norm_statistics_kept(self.nets["encoder"]):
+            first = view()
+            with torch.no_grad():
+                target = self.codes(first, gen)[1]
+            if c.consistency_views == "adversarial":
+                second = first + self._adversarial_move(first, target, gen)
+            else:
+                second = view()
+            logits = self.codes(second, gen)[0]
         loss = c.consistency * nn.functional.cross_entropy(logits, target)
         return loss, {"view_agreement": (logits.argmax(1) == target.argmax(1)).float().mean()}
 
