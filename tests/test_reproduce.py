@@ -87,6 +87,12 @@ def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
     row = run_json(aae, "--report", "--runs", tmp_path)["results"][0]
     assert row["seeds"] == [0, 1] and row["epochs"] == 1 and row["std"] is not None
     assert row["mean"] == pytest.approx((longer["mean"] + seed1["mean"]) / 2)
+    # A record marked superseded (a bug found after it was measured) is left out, and the report says so.
+    with open(tmp_path / "results.jsonl", "a") as f:
+        f.write(json.dumps({**seed1, "mean": 99.0, "runs": [{**seed1["runs"][0], "value": 99.0}],
+                            "superseded": "measured with a bug"}) + "\n")
+    assert run_json(aae, "--report", "--runs", tmp_path)["results"][0]["mean"] == pytest.approx(row["mean"])
+    assert "superseded" in aae("reproduce", "--report", "--runs", tmp_path).output
 
 
 def test_parzen_and_cluster_targets(aae, tmp_path: Path):

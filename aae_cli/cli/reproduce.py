@@ -258,7 +258,8 @@ def _list(runs: Path, as_json: bool) -> None:
 def _report_all(runs: Path, as_json: bool) -> None:
     """One row per result and set of departures: the latest measurement of each of its seeds, so a table
     of results is read off the measurements rather than copied by hand, and seeds measured by separate
-    commands (processes side by side, sessions apart) still give the mean ± std over seeds."""
+    commands (processes side by side, sessions apart) still give the mean ± std over seeds. A record with
+    a `superseded` field (a bug found later, say) is left out."""
     from aae_cli.reproduce import TARGETS
 
     path = runs / "results.jsonl"
@@ -267,6 +268,7 @@ def _report_all(runs: Path, as_json: bool) -> None:
                        "records one, or give the folder with --runs")
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     per_seed: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    superseded = 0
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
@@ -280,8 +282,14 @@ def _report_all(runs: Path, as_json: bool) -> None:
             # a line cut short by a killed process must not hide the others
             err.print(f"note: skipped {path}:{n}, not a result record", highlight=False)
             continue
+        if rec.get("superseded"):  # kept for the record, no longer the result (the field says why)
+            superseded += 1
+            continue
         latest[key] = rec
         per_seed.setdefault(key, {}).update(rows)
+    if superseded:
+        err.print(f"note: left out {superseded} record(s) of {path} marked 'superseded' (each says why)",
+                  highlight=False)
     order = {name: i for i, name in enumerate(TARGETS)}
     merged = [_over_seeds(rec, per_seed[key]) for key, rec in latest.items()]
     recs = sorted(merged, key=lambda r: (order.get(r["result"], len(order)), r.get("time", "")))
