@@ -54,6 +54,9 @@ class TrainConfig:
     consistency_views: str = _f("shift", "unsup-cluster: the consistency phase's second view: shift (a "
                                 "shifted copy) | adversarial (the first view moved by vat_eps in the "
                                 "direction that changes q(y|x) most, as in virtual adversarial training)")
+    marginal_entropy: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of log K - H(the "
+                                 "minibatch's mean q(y|x)), a term of the consistency phase that keeps "
+                                 "every cluster in use (IMSAT's marginal entropy); 0 = off")
     vat_eps: float = _f(2.0, "unsup-cluster: L2 length of the adversarial move (data in [0, 1])")
     # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
     hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")
@@ -116,9 +119,10 @@ class TrainConfig:
             raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
         if self.head_scale <= 0:
             raise ConfigError(f"head_scale must be positive, got {self.head_scale}")
-        if self.consistency < 0 or self.consistency_shift < 0 or self.vat_eps <= 0:
-            raise ConfigError("consistency and consistency_shift must be 0 or more and vat_eps positive, "
-                              f"got {self.consistency}, {self.consistency_shift} and {self.vat_eps}")
+        if min(self.consistency, self.consistency_shift, self.marginal_entropy) < 0 or self.vat_eps <= 0:
+            raise ConfigError("consistency, consistency_shift and marginal_entropy must be 0 or more and "
+                              f"vat_eps positive, got {self.consistency}, {self.consistency_shift}, "
+                              f"{self.marginal_entropy} and {self.vat_eps}")
         if not 0 <= self.input_dropout < 1:
             raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
         if self.labels is not None and self.labels != "all":

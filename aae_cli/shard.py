@@ -53,6 +53,19 @@ def local_rows(draw: Callable[..., torch.Tensor], n: int, *rows: torch.Tensor) -
     return full[s.rank * n:(s.rank + 1) * n]
 
 
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """(n, ...) -> (...): the mean over the rows of the global minibatch, for a loss that is not a sum
+    over rows (one of the batch's marginal). Inside `sharded` the other processes' rows enter as
+    constants, and this process's rows carry `world` times their one-process gradient: averaging the
+    gradients over processes, as the trainer does, then gives exactly the one-process gradient."""
+    s = _active
+    if s is None:
+        return x.mean(0)
+    full = s.gather(x.detach())
+    own = x.sum(0) - x.detach().sum(0)  # zero, with the gradient of this process's rows
+    return full.mean(0) + own * (s.world / full.shape[0])
+
+
 def randn_rows(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Standard normal noise shaped, typed and placed like `like`: this process's rows of the draw for
     the global minibatch."""

@@ -37,10 +37,12 @@ CASES = {
     "semi-supervised": ["--variant", "semi-supervised", "--labels", "50"],
     # prior draws chosen by the labels of the minibatch
     "label-regularized": ["--variant", "label-regularized", "--labels", "50"],
-    # the consistency phase: random shifts (randint draws) and the adversarial view's power iteration
-    # (A.3's batch norm off, as everywhere here)
+    # the consistency phase: random shifts (randint draws), the adversarial view's power iteration and
+    # the marginal entropy of the global minibatch's mean q(y|x) (A.3's batch norm off, as everywhere here;
+    # PyTorch's init, so q(y|x) starts far from uniform, where the marginal's gradient is not ~0)
     "cluster-consistency": ["--variant", "unsup-cluster", "--clusters", "4", "--set", "encoder_bn=false",
-                            "--set", "consistency=0.1", "--set", "consistency_views=adversarial"],
+                            "--set", "consistency=0.1", "--set", "consistency_views=adversarial",
+                            "--set", "marginal_entropy=1", "--set", "init_std=0"],
 }
 STOP_STEP = 6  # rank 1 alone asks to stop after global minibatch 6 (epoch 2, minibatch 2 of 4)
 

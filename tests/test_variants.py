@@ -269,10 +269,32 @@ def test_consistency_phase_leaves_the_batch_norm_statistics(mnist, views: str) -
     assert not torch.equal(after[stats[0]], t.model.nets["encoder"].state_dict()[stats[0]])
 
 
-def test_negative_consistency_is_one_line(aae, tmp_path) -> None:
-    res = aae("train", "--variant", "unsup-cluster", "--set", "consistency=-1", "--epochs", "1",
+@pytest.mark.parametrize("name", ["consistency", "marginal_entropy"])
+def test_negative_consistency_is_one_line(aae, tmp_path, name: str) -> None:
+    res = aae("train", "--variant", "unsup-cluster", "--set", f"{name}=-1", "--epochs", "1",
               "--out", tmp_path / "x.h5", "--hidden", "16")
-    assert "consistency" in one_line_error(res)
+    assert name in one_line_error(res)
+
+
+def test_marginal_entropy_term_revives_clusters(mnist) -> None:
+    # Start with one cluster winning nearly every image (its logit's batch-norm shift raised), then train
+    # the term alone: the minibatch's mean q(y|x) must spread over the clusters.
+    t = make_trainer("unsup-cluster", mnist, marginal_entropy=1.0, clusters=8)
+    assert [p.name for p in t.phases][-1] == "consistency"
+    head = t.model.nets["encoder"].y_head[-1]
+    assert isinstance(head, torch.nn.BatchNorm1d)
+    with torch.no_grad():
+        head.bias[0] = 6.0
+    t.model.train()
+    torch.manual_seed(0)
+    entropies = []
+    for i in range(60):
+        loss, extras = t.run_phase(t.phases[-1], a_batch(t))
+        entropies.append(float(extras["marginal_entropy"]))
+        if i == 0:  # the term is log K - H(the minibatch's mean q(y|x))
+            assert math.isclose(float(loss), math.log(8) - entropies[0], rel_tol=1e-5)
+    assert entropies[0] < 0.5, "one cluster dominates"
+    assert entropies[-1] > math.log(8) - 0.1
 
 
 def test_adversarial_view_moves_where_q_y_changes_most(mnist) -> None:

@@ -7,10 +7,17 @@ randomly shifted view of each image is the soft target of q(y|x) of another view
 (`consistency_views=adversarial`) the first view moved where q(y|x) changes most. The categorical adversary
 alone only asks for confident, evenly used clusters; nothing in A.3 asks that a digit moved by a pixel
 stays in its cluster, and without that the clusters split by stroke position and thickness.
+
+`--set marginal_entropy=W` (also a departure, off by default) adds W (log K - H(p)) to that phase, p the
+minibatch's mean q(y|x): zero when every cluster takes an equal share of the minibatch. The adversary asks
+for this too, but only weakly: a dead cluster's one-hot vectors are easy for the discriminator to call
+real, yet its gradient at the encoder's outputs hardly points towards them, and clusters stay dead for tens
+of epochs. The phase runs with either term on.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,7 +25,7 @@ import torch
 from torch import nn
 
 from aae_cli.config import TrainConfig
-from aae_cli.shard import local_rows, randn_rows
+from aae_cli.shard import global_mean, local_rows, randn_rows
 from aae_cli.variants.base import RECONSTRUCTION, Batch, Phase, register_variant
 from aae_cli.variants.semi_supervised import DISCRIMINATORS, GENERATOR_YZ, SemiSupervised
 
@@ -81,27 +88,39 @@ class UnsupCluster(SemiSupervised):
 
     def build(self, prior_arrays: dict | None) -> None:
         super().build(prior_arrays)
-        if self.cfg.consistency > 0:
+        if self.cfg.consistency > 0 or self.cfg.marginal_entropy > 0:
             self.phases = (*self.phases, CONSISTENCY)
 
     def consistency(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
-        """Cross-entropy of q(y|view 2) against q(y|view 1), the target held fixed (no gradient)."""
+        """Cross-entropy of q(y|view 2) against q(y|view 1), the target held fixed (no gradient), plus
+        the marginal-entropy term on q(y|view 2) (on q(y|x) of the training input if consistency is 0)."""
         c = self.cfg
+        extras: dict[str, torch.Tensor] = {}
 
         def view() -> torch.Tensor:
             return random_shift(self.train_input(b.x, gen), self.info.image_shape, c.consistency_shift, gen)
 
         with batch_norm_statistics_kept(self.nets["encoder"]):
-            first = view()
-            with torch.no_grad():
-                target = self.codes(first, gen)[1]
-            if c.consistency_views == "adversarial":
-                second = first + self._adversarial_move(first, target, gen)
+            if c.consistency > 0:
+                first = view()
+                with torch.no_grad():
+                    target = self.codes(first, gen)[1]
+                if c.consistency_views == "adversarial":
+                    second = first + self._adversarial_move(first, target, gen)
+                else:
+                    second = view()
+                logits = self.codes(second, gen)[0]
+                loss = c.consistency * nn.functional.cross_entropy(logits, target)
+                extras["view_agreement"] = (logits.argmax(1) == target.argmax(1)).float().mean()
             else:
-                second = view()
-            logits = self.codes(second, gen)[0]
-        loss = c.consistency * nn.functional.cross_entropy(logits, target)
-        return loss, {"view_agreement": (logits.argmax(1) == target.argmax(1)).float().mean()}
+                logits = self.codes(self.train_input(b.x, gen), gen)[0]
+                loss = logits.new_zeros(())
+        if c.marginal_entropy > 0:
+            p = global_mean(logits.softmax(1))
+            entropy = -(p * p.clamp_min(1e-12).log()).sum()
+            loss = loss + c.marginal_entropy * (math.log(p.shape[0]) - entropy)
+            extras["marginal_entropy"] = entropy.detach()
+        return loss, extras
 
     def _adversarial_move(self, x: torch.Tensor, target: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """(B, D) the move of length vat_eps that most raises KL(target || q(y|x + move)), found by one
