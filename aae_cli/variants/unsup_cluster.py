@@ -13,6 +13,10 @@ minibatch's mean q(y|x): zero when every cluster takes an equal share of the min
 for this too, but only weakly: a dead cluster's one-hot vectors are easy for the discriminator to call
 real, yet its gradient at the encoder's outputs hardly points towards them, and clusters stay dead for tens
 of epochs. The phase runs with either term on.
+
+Known flaw (docs/RESULTS.md, session 7): both views are shifted, and nothing asks them to be confident, so
+the encoder learns a near-uniform q(y|x) for moved (off-centre) digits in training mode. That meets both
+terms without making q(y|x) shift-invariant.
 """
 
 from __future__ import annotations
