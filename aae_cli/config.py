@@ -55,8 +55,8 @@ class TrainConfig:
                                 "shifted copy) | adversarial (the first view moved by vat_eps in the "
                                 "direction that changes q(y|x) most, as in virtual adversarial training)")
     marginal_entropy: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of log K - H(the "
-                                 "minibatch's mean q(y|x)), a term of the consistency phase that keeps "
-                                 "every cluster in use (IMSAT's marginal entropy); 0 = off")
+                                 "minibatch's mean q(y|x)), a term of the consistency phase that pushes "
+                                 "every cluster into use (IMSAT's marginal entropy); 0 = off")
     vat_eps: float = _f(2.0, "unsup-cluster: L2 length of the adversarial move (data in [0, 1])")
     # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
     hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")

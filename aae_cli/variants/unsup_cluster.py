@@ -11,8 +11,8 @@ stays in its cluster, and without that the clusters split by stroke position and
 `--set marginal_entropy=W` (also a departure, off by default) adds W (log K - H(p)) to that phase, p the
 minibatch's mean q(y|x): zero when every cluster takes an equal share of the minibatch. The adversary asks
 for this too, but only weakly: a dead cluster's one-hot vectors are easy for the discriminator to call
-real, yet its gradient at the encoder's outputs hardly points towards them, and clusters stay dead for tens
-of epochs. The phase runs with either term on.
+real, yet (our reading, not measured) its gradient at the encoder's outputs hardly points towards them,
+and clusters stay dead for tens of epochs. The phase runs with either term on.
 
 Known flaw (docs/RESULTS.md, session 7): both views are shifted, and nothing asks them to be confident, so
 the encoder learns a near-uniform q(y|x) for moved (off-centre) digits in training mode. That meets both
@@ -113,14 +113,14 @@ class UnsupCluster(SemiSupervised):
                     second = first + self._adversarial_move(first, target, gen)
                 else:
                     second = view()
-                logits = self.codes(second, gen)[0]
+                logits, q = self.codes(second, gen)[:2]
                 loss = c.consistency * nn.functional.cross_entropy(logits, target)
                 extras["view_agreement"] = (logits.argmax(1) == target.argmax(1)).float().mean()
             else:
-                logits = self.codes(self.train_input(b.x, gen), gen)[0]
+                logits, q = self.codes(self.train_input(b.x, gen), gen)[:2]
                 loss = logits.new_zeros(())
         if c.marginal_entropy > 0:
-            p = global_mean(logits.softmax(1))
+            p = global_mean(q)
             entropy = -(p * p.clamp_min(1e-12).log()).sum()
             loss = loss + c.marginal_entropy * (math.log(p.shape[0]) - entropy)
             extras["marginal_entropy"] = entropy.detach()
