@@ -54,6 +54,9 @@ class TrainConfig:
     consistency_views: str = _f("shift", "unsup-cluster: the consistency phase's second view: shift (a "
                                 "shifted copy) | adversarial (the first view moved by vat_eps in the "
                                 "direction that changes q(y|x) most, as in virtual adversarial training)")
+    consistency_target: str = _f("clean", "unsup-cluster: the consistency phase's target q(y|x) comes from: "
+                                 "clean (the unshifted image) | shift (another shifted view, as in sessions "
+                                 "6-7; it has a degenerate solution, docs/RESULTS.md)")
     marginal_entropy: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of log K - H(the "
                                  "minibatch's mean q(y|x)), a term of the consistency phase that pushes "
                                  "every cluster into use (IMSAT's marginal entropy); 0 = off")
@@ -98,6 +101,11 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
+    @classmethod
+    def from_stored(cls, values: dict[str, Any], where: str) -> TrainConfig:
+        """A config read from a checkpoint: settings it predates take the value it ran with."""
+        return cls.from_dict({**IMPLIED_BEFORE, **values}, where)
+
     def validate(self) -> None:
         """Impossible settings fail here, before any data is read."""
         for name, valid in CHOICES.items():
@@ -140,7 +148,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "output": ("auto", "sigmoid", "linear"),
     "precision": ("fp32", "bf16", "tf32"),
     "consistency_views": ("shift", "adversarial"),
+    "consistency_target": ("clean", "shift"),
 }
+# Settings added after checkpoints were written with them implied: an old checkpoint resumes as it ran.
+IMPLIED_BEFORE = {"consistency_target": "shift"}
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -14,9 +14,10 @@ for this too, but only weakly: a dead cluster's one-hot vectors are easy for the
 real, yet (our reading, not measured) its gradient at the encoder's outputs hardly points towards them,
 and clusters stay dead for tens of epochs. The phase runs with either term on.
 
-Known flaw (docs/RESULTS.md, session 7): both views are shifted, and nothing asks them to be confident, so
-the encoder learns a near-uniform q(y|x) for moved (off-centre) digits in training mode. That meets both
-terms without making q(y|x) shift-invariant.
+The target is q(y|x) of the unshifted image. Sessions 6-7 took it from a second shifted view
+(`consistency_target=shift`, what older checkpoints resume with); the encoder then learned a near-uniform
+q(y|x) for every moved digit in training mode, which met both terms without making q(y|x) shift-invariant
+(docs/RESULTS.md, session 7).
 """
 
 from __future__ import annotations
@@ -96,8 +97,13 @@ class UnsupCluster(SemiSupervised):
             self.phases = (*self.phases, CONSISTENCY)
 
     def consistency(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
-        """Cross-entropy of q(y|view 2) against q(y|view 1), the target held fixed (no gradient), plus
-        the marginal-entropy term on q(y|view 2) (on q(y|x) of the training input if consistency is 0)."""
+        """Cross-entropy of q(y|view) against the target q(y|x), held fixed (no gradient), plus the
+        marginal-entropy term on q(y|view) (on q(y|x) of the training input if consistency is 0).
+
+        The target is q(y|x) of the unshifted image (`consistency_target=clean`), confident wherever the
+        adversary has made q(y|x) one-hot, so a near-uniform q(y|view) costs up to log K. With a shifted
+        target (`shift`, sessions 6-7) a near-uniform q(y|x) for every moved digit put the cross-entropy
+        at its floor, H(target) = log K, and the encoder learned exactly that (docs/RESULTS.md)."""
         c = self.cfg
         extras: dict[str, torch.Tensor] = {}
 
@@ -106,7 +112,7 @@ class UnsupCluster(SemiSupervised):
 
         with batch_norm_statistics_kept(self.nets["encoder"]):
             if c.consistency > 0:
-                first = view()
+                first = self.train_input(b.x, gen) if c.consistency_target == "clean" else view()
                 with torch.no_grad():
                     target = self.codes(first, gen)[1]
                 if c.consistency_views == "adversarial":
@@ -116,6 +122,7 @@ class UnsupCluster(SemiSupervised):
                 logits, q = self.codes(second, gen)[:2]
                 loss = c.consistency * nn.functional.cross_entropy(logits, target)
                 extras["view_agreement"] = (logits.argmax(1) == target.argmax(1)).float().mean()
+                extras["view_confidence"] = q.detach().max(1).values.mean()
             else:
                 logits, q = self.codes(self.train_input(b.x, gen), gen)[:2]
                 loss = logits.new_zeros(())
