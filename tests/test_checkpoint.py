@@ -71,6 +71,23 @@ def test_resume_is_exact(aae, tmp_path: Path, model: list[str]) -> None:
     assert len(split.with_suffix(".jsonl").read_text().splitlines()) == 4
 
 
+def test_a_checkpoint_older_than_a_setting_resumes_as_it_ran(aae, tmp_path: Path) -> None:
+    # consistency_target came after sessions 6-7's checkpoints, which ran with a shifted target: without
+    # the key, a checkpoint must resume with that, not with the new default
+    model = [*TINY, "--variant", "unsup-cluster", "--clusters", "4", "--set", "consistency=0.5"]
+    straight, old = tmp_path / "straight.h5", tmp_path / "old.h5"
+    for epochs, out in (("3", straight), ("2", old)):
+        assert aae("train", "--epochs", epochs, "--out", out, *model, "--set",
+                   "consistency_target=shift").exit_code == 0
+    ck = load_checkpoint(old)
+    del ck.config["consistency_target"]
+    save_checkpoint(old, ck)
+    res = aae("train", "--resume", old, "--epochs", "3")
+    assert res.exit_code == 0, res.output
+    assert load_checkpoint(old).config["consistency_target"] == "shift"
+    assert_same_weights(straight, old, "after resuming a checkpoint without consistency_target")
+
+
 def test_resume_refuses_to_change_the_model(aae, tiny_run: Path) -> None:
     res = aae("train", "--resume", tiny_run, "--epochs", "3", "--z-dim", "4")
     assert res.exit_code != 0

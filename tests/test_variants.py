@@ -252,6 +252,30 @@ def test_consistency_phase_trains_the_encoder_only(mnist) -> None:
     assert changed == {"encoder"}
 
 
+@pytest.mark.parametrize("target", ["clean", "shift"])
+def test_consistency_target_is_the_unshifted_image(mnist, target: str) -> None:
+    # Session 7: with the target taken from another shifted view, a near-uniform q(y|x) for every moved
+    # digit put the cross-entropy at its floor; the target must be q(y|x) of the image as it is. Replay
+    # the phase's shifts from the same seed (no input dropout or noise: the shifts are its only draws).
+    from aae_cli.variants.unsup_cluster import batch_norm_statistics_kept, random_shift
+
+    t = make_trainer("unsup-cluster", mnist, consistency=0.5, consistency_target=target, input_dropout=0.0,
+                     init_std=0.0)
+    model = t.model.train()
+    x = a_batch(t).x
+    with torch.no_grad():
+        loss = model.consistency(a_batch(t), torch.Generator().manual_seed(3))[0]
+        replay = torch.Generator().manual_seed(3)
+        views = [random_shift(x, (1, 28, 28), 2, replay) for _ in range(1 if target == "clean" else 2)]
+        first, second = ([x] if target == "clean" else []) + views
+        with batch_norm_statistics_kept(model.nets["encoder"]):
+            q_first = model.codes(first, None)[1]
+            logits = model.codes(second, None)[0]
+    assert not torch.equal(first, second)
+    assert math.isclose(float(loss), 0.5 * float(torch.nn.functional.cross_entropy(logits, q_first)),
+                        rel_tol=1e-5)
+
+
 @pytest.mark.parametrize("views", ["shift", "adversarial"])
 def test_consistency_phase_leaves_the_batch_norm_statistics(mnist, views: str) -> None:
     # Evaluation normalises by the running statistics; the shifted and adversarial views must not move
