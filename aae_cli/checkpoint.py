@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from aae_cli import __version__
+from aae_cli.config import IMPLIED_BEFORE
 from aae_cli.errors import CheckpointError
 
 FORMAT = "aae-checkpoint"
@@ -219,7 +220,9 @@ def read_hdf5(p: Path) -> Checkpoint:
                                       f"reads ({FORMAT_VERSION}); upgrade aae")
             _check_objects(f, str(p))
             state = _read_json(f, "json/state")
-            ck = Checkpoint(config=_read_json(f, "json/config"), data=_read_json(f, "json/data"),
+            # settings the checkpoint predates take the value it ran with
+            config = {**IMPLIED_BEFORE, **_read_json(f, "json/config")}
+            ck = Checkpoint(config=config, data=_read_json(f, "json/data"),
                             epoch=int(state["epoch"]), step=int(state["step"]),
                             batch=int(state.get("batch", 0)), partial=dict(state.get("partial", {})),
                             history=_read_json(f, "json/history"))

@@ -101,11 +101,6 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
-    @classmethod
-    def from_stored(cls, values: dict[str, Any], where: str) -> TrainConfig:
-        """A config read from a checkpoint: settings it predates take the value it ran with."""
-        return cls.from_dict({**IMPLIED_BEFORE, **values}, where)
-
     def validate(self) -> None:
         """Impossible settings fail here, before any data is read."""
         for name, valid in CHOICES.items():
@@ -150,7 +145,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "consistency_views": ("shift", "adversarial"),
     "consistency_target": ("clean", "shift"),
 }
-# Settings added after checkpoints were written with them implied: an old checkpoint resumes as it ran.
+# Settings added after checkpoints were written with them implied: load_checkpoint fills them in, so an
+# old checkpoint resumes as it ran.
 IMPLIED_BEFORE = {"consistency_target": "shift"}
 
 

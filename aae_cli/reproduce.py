@@ -121,12 +121,12 @@ def checkpoint_path(runs: Path, t: Target, seed: int, departures: dict[str, Any]
 
 def config_mismatch(stored: dict[str, Any], wanted: TrainConfig) -> list[str]:
     """Settings of a checkpoint that differ from the target's (epochs and where-to-run may differ)."""
-    from aae_cli.config import FIELDS, IMPLIED_BEFORE
+    from aae_cli.config import FIELDS
     from aae_cli.engine.session import RESUMABLE
 
     want = dataclasses.asdict(wanted)
-    # a setting added after the checkpoint was written has its default there, or the value it ran with
-    stored = {**IMPLIED_BEFORE, **stored}
+    # a setting added after the checkpoint was written has its default there (load_checkpoint has filled
+    # in those with another implied value)
     return sorted(k for k, v in want.items()
                   if k not in RESUMABLE and stored.get(k, FIELDS[k].default) != v)
 

@@ -15,7 +15,7 @@ from aae_cli.variants import Variant, get_variant
 
 def load_model(path: str | Path, device: torch.device) -> tuple[Variant, Checkpoint]:
     ck = load_checkpoint(path)
-    cfg = TrainConfig.from_stored(ck.config, str(path))
+    cfg = TrainConfig.from_dict(ck.config, where=str(path))
     model = get_variant(cfg.variant)(cfg, info_from_meta(ck.data), ck.priors.get("z"))
     try:
         for name, net in model.nets.items():

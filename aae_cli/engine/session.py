@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from aae_cli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from aae_cli.config import IMPLIED_BEFORE, TrainConfig
+from aae_cli.config import TrainConfig
 from aae_cli.data import load_dataset
 from aae_cli.data.base import DataSplits
 from aae_cli.data.labelled import labelled_subset
@@ -214,12 +214,11 @@ class Run:
     @classmethod
     def resume(cls, path: Path, overrides: dict[str, Any], out: Path | None = None) -> Run:
         ck = load_checkpoint(path)
-        stored = {**IMPLIED_BEFORE, **ck.config}
-        fixed = {k: v for k, v in overrides.items() if k not in RESUMABLE and stored.get(k) != v}
+        fixed = {k: v for k, v in overrides.items() if k not in RESUMABLE and ck.config.get(k) != v}
         if fixed:
             raise ConfigError(f"cannot change {', '.join(sorted(fixed))} when resuming (fixed by {path}); "
                               f"a resumed run may only change: {', '.join(sorted(RESUMABLE))}")
-        cfg = TrainConfig.from_dict({**stored, **overrides}, str(path))
+        cfg = TrainConfig.from_dict({**ck.config, **overrides}, where=str(path))
         return cls(cfg, out or path, ck)
 
     @property
