@@ -101,10 +101,22 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     assert row["n_samples"] == 10_000 and np.isfinite(row["value"]) and row["stderr"] > 0
     assert 0.1 <= row["sigma"] <= 1.0
     assert row["test_means"][row["sigmas"].index(row["sigma"])] == pytest.approx(row["value"])
+    # --recipe ours: our departures, under the user's --set, recorded as departures.
     c = run_json(aae, "table3-cluster-16", "--seeds", "3", "--epochs", "1", "--runs", tmp_path, *SMALL,
-                 "--set", "limit=200")
+                 "--set", "limit=200", "--recipe", "ours")
     assert c["seeds"] == [3] and 0 <= c["mean"] <= 100 and c["std"] is None
     assert 0 <= c["runs"][0]["majority_label_error"] <= 100
+    assert c["recipe"] == "ours" and c["departures"]["consistency_target"] == "clean"
+    assert c["departures"]["marginal_entropy"] == 0.3 and c["departures"]["hidden"] == [64, 64]  # --set wins
+    ck = load_checkpoint(Path(c["runs"][0]["checkpoint"]))
+    assert (ck.config["consistency"], ck.config["disc_hidden"]) == (0.1, [32, 32])
+    # The same departures spelt out with --set are the same run: its checkpoint is scored, not retrained.
+    spelt = [a for item in TARGETS["table3-cluster-16"].ours for a in ("--set", item)]
+    same = run_json(aae, "table3-cluster-16", "--seeds", "3", "--eval-only", "--runs", tmp_path, *spelt,
+                    *SMALL, "--set", "limit=200")
+    assert same["runs"][0]["checkpoint"] == c["runs"][0]["checkpoint"] and same["recipe"] == "paper"
+    listed = {r["name"]: r for r in run_json(aae, "--list", "--runs", tmp_path)["results"]}
+    assert listed["table3-cluster-16"]["ours"] and not listed["table2-mnist-100"]["ours"]
 
 
 def test_time_limit_measures_what_was_trained_and_the_next_run_continues(aae, tmp_path: Path):
@@ -130,6 +142,8 @@ def test_bad_input(aae, tmp_path: Path):
     missing = aae("reproduce", "table2-mnist-100", "--seeds", "0", "--eval-only", "--runs", tmp_path)
     assert "does not exist" in one_line_error(missing)
     assert "--epochs" in one_line_error(aae("reproduce", "table2-mnist-100", "--set", "epochs=3"))
+    assert "no recipe of ours" in one_line_error(aae("reproduce", "table2-mnist-100", "--recipe", "ours"))
+    assert "--recipe must be" in one_line_error(aae("reproduce", "table3-cluster-30", "--recipe", "mine"))
     # A checkpoint of other settings at the target's path is refused, not continued or overwritten.
     res = aae("train", "--epochs", "1", "--out", tmp_path / "table2-mnist-100-s0.h5", "--limit", "300",
               "--hidden", "64,64", "--set", "disc_hidden=[32,32]")
@@ -146,15 +160,19 @@ def test_bad_input(aae, tmp_path: Path):
     ("table2-svhn-1000", "table2-svhn-1000"), ("table3-cluster-16", "table3-cluster-16"),
     ("table3-cluster-30", "table3-cluster-30"), ("fig11a-dimred-2d-1000", "dimred-2d-1000"),
     ("fig11b-dimred-2d-100", "dimred-2d-100"), ("fig11d-dimred-10d-100", "dimred-10d-100"),
+    ("table3-cluster-30-ours", "table3-cluster-30"),
 ])
 def test_example_files_train_what_reproduce_trains(example: str, target: str):
-    """`aae train --config examples/X.toml` and `aae reproduce` give the same settings (they cannot drift)."""
+    """`aae train --config examples/X.toml` and `aae reproduce` (with --recipe ours for an X-ours file) give
+    the same settings (they cannot drift)."""
     import dataclasses
 
     from aae_cli.config import read_toml, resolve
-    from aae_cli.reproduce import config_mismatch
+    from aae_cli.reproduce import config_mismatch, recipe_departures
     from aae_cli.variants import get_variant
 
     values = read_toml(Path(__file__).parent.parent / "examples" / f"{example}.toml")
     cfg = resolve(get_variant(values["variant"]).preset_for(values.get("dataset", "mnist")), values, {})
-    assert config_mismatch(dataclasses.asdict(cfg), target_config(TARGETS[target], 0)) == []
+    t = TARGETS[target]
+    departures = recipe_departures(t, "ours" if example.endswith("-ours") else "paper", [])
+    assert config_mismatch(dataclasses.asdict(cfg), target_config(t, 0, departures)) == []

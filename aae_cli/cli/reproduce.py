@@ -31,6 +31,9 @@ def reproduce(
                                       "epochs than the paper)")] = None,
     set_: Annotated[list[str] | None, Opt("--set", help="depart from the paper's settings, key=value "
                                           "(repeatable; recorded with the result, own checkpoint)")] = None,
+    recipe: Annotated[str, Opt(help="paper: the paper's settings; ours: the departures that came closest "
+                               "where it fell short (--list shows them; recorded as departures, and --set "
+                               "overrides them)")] = "paper",
     runs: Annotated[Path, Opt(help="folder of the checkpoints; an existing one is continued")] = Path(
         "runs/reproduce"),
     eval_only: Annotated[bool, Opt("--eval-only", help="score the checkpoints as they are")] = False,
@@ -43,9 +46,8 @@ def reproduce(
     json_: Annotated[bool, Opt("--json", help="print one JSON object")] = False,
 ) -> None:
     """Train a result of the paper with its settings and measure it with its protocol, beside its number."""
-    from aae_cli.config import parse_set
     from aae_cli.engine.distributed import env_rank, world_size
-    from aae_cli.reproduce import TARGETS, get_target, score
+    from aae_cli.reproduce import TARGETS, get_target, recipe_departures, score
 
     main = world_size() <= 1 or env_rank() == 0  # under torchrun rank 0 alone prints and records
     if not main:
@@ -66,7 +68,7 @@ def reproduce(
     limit_s = None if time_limit is None else parse_duration(time_limit)
     if limit_s is not None and eval_only:
         raise AAEError("--time-limit limits training and --eval-only trains nothing; drop one of them")
-    departures = parse_set(set_ or [])
+    departures = recipe_departures(t, recipe, set_ or [])
     if "seed" in departures or "epochs" in departures:
         raise AAEError("give seeds with --seeds and epochs with --epochs, not with --set")
     command = "aae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -84,7 +86,7 @@ def reproduce(
         res = score(t, path, device or "auto", data_dir) if main or t.metric == "parzen" else {}
         rows.append({"seed": seed, "checkpoint": str(path), **res,
                      "eval_seconds": res.get("eval_seconds", round(time.perf_counter() - t0, 3))})
-    _report(t, rows, departures, runs, command, json_)
+    _report(t, rows, departures, runs, command, json_, recipe)
 
 
 def _seeds(text: str | None, default: tuple[int, ...]) -> list[int]:
@@ -140,7 +142,7 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
 
 
 def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs: Path, command: str,
-            as_json: bool) -> None:
+            as_json: bool, recipe: str = "paper") -> None:
     from aae_cli.reproduce import machine, target_config
 
     if not rows or "value" not in rows[0]:  # a torchrun rank other than 0
@@ -149,7 +151,7 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
     result: dict[str, Any] = {
         "result": t.name, "description": t.result, "paper": t.paper, "paper_value": t.paper_value,
         **_over_runs(rows, t.paper_epochs), "paper_epochs": t.paper_epochs, "target_epochs": target_epochs,
-        "departures": departures, "machine": machine(), "command": command, "note": t.note,
+        "departures": departures, "recipe": recipe, "machine": machine(), "command": command, "note": t.note,
         # every setting, so the record still says what was trained after a target's defaults change
         "settings": {k: v for k, v in dataclasses.asdict(target_config(t, 0, departures)).items()
                      if k not in ("seed", "device")},
@@ -224,21 +226,24 @@ def _changed(departures: dict[str, Any]) -> str:
 
 def _list(runs: Path, as_json: bool) -> None:
     from aae_cli.checkpoint import load_checkpoint
-    from aae_cli.reproduce import TARGETS, checkpoint_path
+    from aae_cli.reproduce import TARGETS, checkpoint_path, recipe_departures
 
     items = []
     for t in TARGETS.values():
         status = []
-        for seed in t.seeds:
-            p = checkpoint_path(runs, t, seed)
-            if p.exists():
-                try:
-                    status.append(f"s{seed}: {load_checkpoint(p).epoch} epochs")
-                except AAEError:
-                    status.append(f"s{seed}: unreadable")
+        recipes = [("", {})] + ([(" ours", recipe_departures(t, "ours", []))] if t.ours else [])
+        for label, departures in recipes:
+            for seed in t.seeds:
+                p = checkpoint_path(runs, t, seed, departures)
+                if p.exists():
+                    try:
+                        status.append(f"s{seed}{label}: {load_checkpoint(p).epoch} epochs")
+                    except AAEError:
+                        status.append(f"s{seed}{label}: unreadable")
         items.append({"name": t.name, "result": t.result, "paper": t.paper,
                       "epochs": t.settings["epochs"], "paper_epochs": t.paper_epochs,
-                      "seeds": list(t.seeds), "run": t.run, "trained": ", ".join(status) or "-"})
+                      "seeds": list(t.seeds), "run": t.run, "trained": ", ".join(status) or "-",
+                      "ours": list(t.ours)})
     if as_json:
         print_result("aae reproduce --list", {"results": items}, True)
         return
@@ -253,6 +258,10 @@ def _list(runs: Path, as_json: bool) -> None:
         seeds = ",".join(map(str, it["seeds"]))
         table.add_row(it["name"], it["paper"], epochs, seeds, it["trained"])
     out.print(table)
+    for it in items:
+        if it["ours"]:
+            out.print(f"{it['name']} --recipe ours: --set {' --set '.join(it['ours'])}", highlight=False,
+                      soft_wrap=True)
 
 
 def _report_all(runs: Path, as_json: bool) -> None:
