@@ -50,7 +50,7 @@ A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's m
            "reconstruction, 0.1 adversarial, /10 after 50 epochs) for 200 epochs")
 
 
-# Table 3's recipe (docs/RESULTS.md, sessions 4-8): A.3 as written stayed at 31-33 % error. Smaller
+# Table 3's recipe (docs/RESULTS.md, sessions 4-9): A.3 as written stayed at 31-33 % error. Smaller
 # networks get past its learning-rate drop; q(y|x) of shifted copies of an image must match the image's
 # (consistency, target the unshifted image); the minibatch's mean q(y|x) is kept near uniform (IMSAT).
 CLUSTER_OURS = ("hidden=[1000,1000]", "disc_hidden=[1000,1000]", "consistency=0.1", "marginal_entropy=0.3",
