@@ -55,6 +55,9 @@ A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's m
 # (consistency, target the unshifted image); the minibatch's mean q(y|x) is kept near uniform (IMSAT).
 CLUSTER_OURS = ("hidden=[1000,1000]", "disc_hidden=[1000,1000]", "consistency=0.1", "marginal_entropy=0.3",
                 "consistency_target=clean")
+# W_C = I instead of 10 I: the reconstruction gradient on q(y|x) is not scaled up tenfold (session 10:
+# 15.2 % over epochs 51-60 against 17.3 % with 10 I; the paper's 3.90 % is still far).
+DIMRED_10D_OURS = ("head_scale=1",)
 
 
 def _semi(labels: str, paper: str, value: float) -> Target:
@@ -101,6 +104,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("dimred-10d-100", "Section 7: 10-D dimensionality reduction error, 100 labels (W_C = 10 I)",
            "3.90 %", 3.90, "semi", "dimred-10d-100",
            {"variant": "dim-reduction", "labels": "100", "z_dim": 10, "fixed_heads": True, "epochs": 1000},
+           ours=DIMRED_10D_OURS,
            note="Section 7 has no appendix: A.2.1's optimiser and 1000 epochs are ours"),
 )}
 

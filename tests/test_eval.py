@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from aae_cli.metrics.classification import cluster_error, cluster_labels, clusters_used, error_rate
+from aae_cli.metrics.classification import cluster_error, cluster_labels, clusters_used, error_rate, log_odds
 
 TINY_Y = ["--limit", "200", "--hidden", "32,32", "--set", "disc_hidden=[16]", "--batch-size", "50",
           "--epochs", "1"]
@@ -47,6 +48,22 @@ def test_majority_labelling_of_clusters() -> None:
     assert cluster_error(p_val, y_val, p_test, y_test)[0] == pytest.approx(200 / 3)
     err, assign = cluster_error(p_val, y_val, p_test, y_test, majority=True)
     assert assign.tolist() == [3, 1] and err == 0.0
+
+
+def test_cluster_labels_from_log_odds_where_float32_probabilities_tie() -> None:
+    # Both validation images have q(y_0|x) == 1.0 in float32; the second is the more confident (larger
+    # logit margin), so Section 6 labels cluster 0 with its label. On the probabilities the argmax is
+    # the first of the tie.
+    logits = np.array([[30.0, 0.0], [40.0, 0.0], [0.0, 5.0]], np.float32)
+    y_val = np.array([3, 8, 1])
+    probs = torch.from_numpy(logits).softmax(1).numpy()
+    assert probs[0, 0] == probs[1, 0] == 1.0 and cluster_labels(probs, y_val)[0] == 3
+    scores = log_odds(logits)
+    assert cluster_labels(scores, y_val).tolist() == [8, 1]
+    # log-odds keep each image's cluster (the row argmax) and equal log(q / (1 - q)) where q is exact
+    assert (scores.argmax(1) == probs.argmax(1)).all()
+    q = torch.from_numpy(logits).double().softmax(1).numpy()[2]
+    assert scores[2] == pytest.approx(np.log(q / (1 - q)))
 
 
 @pytest.fixture(scope="module")

@@ -55,14 +55,14 @@ def semi_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str
 
 def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
     """Table 3's number: each cluster takes the label of the validation image that maximises q(y_i|x)."""
-    from aae_cli.metrics.classification import class_probabilities, cluster_errors, clusters_used
+    from aae_cli.metrics.classification import class_log_odds, cluster_errors, clusters_used
 
     if not model.has_class_output:
         raise AAEError(f"{name} is a '{model.cfg.variant}' model without q(y|x); "
                        "cluster needs unsup-cluster (or another model with a cluster output)")
     _need_labels(data, "eval cluster")
-    p_val = class_probabilities(model, data.validation.x, dev)
-    p_test = class_probabilities(model, data.test.x, dev)
+    p_val = class_log_odds(model, data.validation.x, dev)
+    p_test = class_log_odds(model, data.test.x, dev)
     err, assign, majority = cluster_errors(p_val, data.validation.y, p_test, data.test.y)
     return {"test_error": err, "clusters": int(p_val.shape[1]), "epoch": ck.epoch,
             "clusters_used": clusters_used(p_test),

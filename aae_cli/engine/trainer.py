@@ -208,16 +208,16 @@ class Trainer:
         cluster labelled as Section 6 does from the validation images, the majority labelling's, and how
         many clusters the test images use (dead clusters show there), so the history holds the clustering
         curve as it holds the semi-supervised error curve."""
-        from aae_cli.metrics.classification import cluster_errors, clusters_used
+        from aae_cli.metrics.classification import cluster_errors, clusters_used, log_odds
 
         model, val, test = self.model, self.held_out["validation"], self.held_out["test"]
         if model.predicts_classes or not model.has_class_output or val is None or test is None \
                 or val[1] is None or test[1] is None:
             return {}
 
-        def probs(x: torch.Tensor) -> np.ndarray:
-            parts = [model.classify(x[i:i + 1000]) for i in range(0, len(x), 1000)]
-            return torch.cat(parts).float().cpu().numpy()
+        def probs(x: torch.Tensor) -> np.ndarray:  # log-odds: float32 q(y|x) ties at 1.0
+            parts = [model.representation(x[i:i + 1000])[1] for i in range(0, len(x), 1000)]
+            return log_odds(torch.cat(parts).float().cpu().numpy())
 
         p_val, p_test = probs(val[0]), probs(test[0])
         err, _, majority = cluster_errors(p_val, val[1].cpu().numpy(), p_test, test[1].cpu().numpy())

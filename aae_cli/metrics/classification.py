@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 
 from aae_cli.data.base import to_float32
 
@@ -24,13 +25,33 @@ def class_probabilities(model, x: np.ndarray, device: torch.device) -> np.ndarra
     return batched(lambda m, xb: m.classify(xb), model, x, device)
 
 
+def log_odds(logits: np.ndarray) -> np.ndarray:
+    """(N, K) log q(y_i|x) / (1 - q(y_i|x)) of softmax(logits), in float64. Per entry it orders images as
+    q(y_i|x) does, but it does not saturate: a trained clustering model puts q(y_i|x) at exactly 1.0 in
+    float32 for hundreds of validation images per cluster, and the argmax over such ties is the first
+    image in data order, not the most confident one."""
+    z = np.asarray(logits, np.float64)
+    out = np.empty_like(z)
+    for i in range(z.shape[1]):
+        out[:, i] = z[:, i] - logsumexp(np.delete(z, i, axis=1), axis=1)
+    return out
+
+
+def class_log_odds(model, x: np.ndarray, device: torch.device) -> np.ndarray:
+    """(N, K) log-odds of q(y|x) on clean inputs in eval mode, from the logits (see `log_odds`)."""
+    model.eval()
+    return log_odds(batched(lambda m, xb: m.representation(xb)[1], model, x, device))
+
+
 def error_rate(probs: np.ndarray, labels: np.ndarray) -> float:
     """Percentage of rows whose argmax is not the label."""
     return float(100.0 * np.mean(probs.argmax(1) != labels))
 
 
 def cluster_labels(probs_val: np.ndarray, y_val: np.ndarray) -> np.ndarray:
-    """(K,) for each cluster i, the label of the validation example that maximises q(y_i|x) (Section 6)."""
+    """(K,) for each cluster i, the label of the validation example that maximises q(y_i|x) (Section 6).
+    The cluster functions take q(y|x) or anything in the same order per entry: pass `class_log_odds`,
+    since float32 q(y|x) ties at 1.0 (see `log_odds`)."""
     return y_val[probs_val.argmax(0)]
 
 
