@@ -96,6 +96,7 @@ def fit_or_exit(run: Any, quiet: bool, how_to_continue: str, time_limit: float |
                   "bitwise as it would have there", highlight=False, soft_wrap=True)
     if time_limit is not None:
         run.trainer.deadline = time.monotonic() + time_limit
+        run.trainer.deadline_step = run.trainer.step
     with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)

@@ -109,6 +109,7 @@ class Trainer:
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         self.stop_requested = False  # set from a signal handler; checked between minibatches
         self.deadline: float | None = None  # time.monotonic() at which training stops and saves
+        self.deadline_step = 0  # the step when the deadline was set: at least one minibatch trains after it
         self.rng_restarted = False  # resumed on another kind of device: the random draws differ from here
         if ckpt is not None:
             self.restore(ckpt)
@@ -259,7 +260,10 @@ class Trainer:
         """The exception to stop with when a stop was requested or the time limit is reached (on any
         process, under torchrun: all stop after the same minibatch, for the same reason); else None."""
         code = _SIGNALLED if self.stop_requested else _NO_STOP
-        if code == _NO_STOP and self.deadline is not None and time.monotonic() >= self.deadline:
+        # The time runs out only once this call trained a minibatch: on a busy machine the setup alone can
+        # outlast a short limit, and the same command repeated must still make progress.
+        if code == _NO_STOP and self.deadline is not None and self.step > self.deadline_step \
+                and time.monotonic() >= self.deadline:
             code = _TIME_UP
         if self.group is not None:
             code = self.group.max(code)
