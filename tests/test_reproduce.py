@@ -121,7 +121,8 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
 
 
 def test_time_limit_measures_what_was_trained_and_the_next_run_continues(aae, tmp_path: Path):
-    args = ["table2-mnist-100", "--seeds", "0,1", "--epochs", "500", "--runs", tmp_path, *SMALL, "--time-limit"]
+    args = ["table2-mnist-100", "--seeds", "0,1", "--epochs", "500", "--runs", tmp_path, *SMALL,
+            "--time-limit"]
     first = run_json(aae, *args, "4s")
     assert [r["seed"] for r in first["runs"]] == [0, 1] and first["epochs"] < 500
     for row in first["runs"]:  # both seeds got a share of the time, and were measured as they are
