@@ -95,8 +95,7 @@ def fit_or_exit(run: Any, quiet: bool, how_to_continue: str, time_limit: float |
                   f"noise) cannot continue on {run.device}, so a new one starts: the run goes on, but not "
                   "bitwise as it would have there", highlight=False, soft_wrap=True)
     if time_limit is not None:
-        run.trainer.deadline = time.monotonic() + time_limit
-        run.trainer.deadline_step = run.trainer.step
+        run.trainer.set_time_limit(time_limit)
     with TrainProgress(run.cfg.epochs, quiet=quiet or not run.is_main) as prog:
         try:
             run.fit(prog.epoch_start, prog.step, prog.epoch_end)

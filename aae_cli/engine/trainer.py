@@ -109,7 +109,7 @@ class Trainer:
         self.batch, self.partial, self.partial_seconds = 0, {}, 0.0
         self.stop_requested = False  # set from a signal handler; checked between minibatches
         self.deadline: float | None = None  # time.monotonic() at which training stops and saves
-        self.deadline_step = 0  # the step when the deadline was set: at least one minibatch trains after it
+        self.deadline_step = 0  # the step when the deadline was set (set_time_limit)
         self.rng_restarted = False  # resumed on another kind of device: the random draws differ from here
         if ckpt is not None:
             self.restore(ckpt)
@@ -216,11 +216,11 @@ class Trainer:
                 or val[1] is None or test[1] is None:
             return {}
 
-        def probs(x: torch.Tensor) -> np.ndarray:  # log-odds: float32 q(y|x) ties at 1.0
+        def scores(x: torch.Tensor) -> np.ndarray:  # log-odds: float32 q(y|x) ties at 1.0
             parts = [model.representation(x[i:i + 1000])[1] for i in range(0, len(x), 1000)]
             return log_odds(torch.cat(parts).float().cpu().numpy())
 
-        p_val, p_test = probs(val[0]), probs(test[0])
+        p_val, p_test = scores(val[0]), scores(test[0])
         err, _, majority = cluster_errors(p_val, val[1].cpu().numpy(), p_test, test[1].cpu().numpy())
         return {"test_cluster_error": err, "test_majority_error": majority,
                 "test_clusters_used": clusters_used(p_test)}
@@ -255,6 +255,10 @@ class Trainer:
             finally:
                 self.model.train(was_training)
         return used
+
+    def set_time_limit(self, seconds: float) -> None:
+        """Stop and save after `seconds` of wall time from now, but not before one more minibatch."""
+        self.deadline, self.deadline_step = time.monotonic() + seconds, self.step
 
     def stop_agreed(self) -> Interrupted | None:
         """The exception to stop with when a stop was requested or the time limit is reached (on any
