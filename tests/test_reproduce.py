@@ -57,6 +57,7 @@ def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
     assert ck.config["labels"] == "100" and ck.config["optimizer"] == "sgd"
     assert row["value"] == pytest.approx(ck.history[-1]["test_error"])  # the protocol's test error
     assert 0 <= row["value"] <= 100 and row["label_seed"] == 0 and row["minibatches"] == 0
+    assert row["recent"]["n"] == 1 and row["recent"]["mean"] == pytest.approx(ck.history[-1]["test_error"])
 
     again = run_json(aae, *args)  # the same command again: nothing to train, same number
     assert again["runs"][0]["value"] == row["value"] and again["epochs"] == 1
@@ -102,7 +103,7 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     assert 0.1 <= row["sigma"] <= 1.0
     assert row["test_means"][row["sigmas"].index(row["sigma"])] == pytest.approx(row["value"])
     # --recipe ours: our departures, under the user's --set, recorded as departures.
-    c = run_json(aae, "table3-cluster-16", "--seeds", "3", "--epochs", "1", "--runs", tmp_path, *SMALL,
+    c = run_json(aae, "table3-cluster-16", "--seeds", "3", "--epochs", "2", "--runs", tmp_path, *SMALL,
                  "--set", "limit=200", "--recipe", "ours")
     assert c["seeds"] == [3] and 0 <= c["mean"] <= 100 and c["std"] is None
     assert 0 <= c["runs"][0]["majority_label_error"] <= 100
@@ -110,6 +111,16 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     assert c["departures"]["marginal_entropy"] == 0.3 and c["departures"]["hidden"] == [64, 64]  # --set wins
     ck = load_checkpoint(Path(c["runs"][0]["checkpoint"]))
     assert (ck.config["consistency"], ck.config["disc_hidden"]) == (0.1, [32, 32])
+    # Beside the final number: the protocol's error over the run's last epochs, from its history.
+    per_epoch = [rec["test_cluster_error"] for rec in ck.history]
+    window = c["runs"][0]["recent"]
+    assert window["epochs"] == [1, 2] and window["n"] == 2
+    assert window["mean"] == pytest.approx(np.mean(per_epoch))
+    assert (window["min"], window["max"]) == (min(per_epoch), max(per_epoch))
+    assert c["recent"]["mean"] == pytest.approx(window["mean"])
+    reported = {r["result"]: r for r in run_json(aae, "--report", "--runs", tmp_path)["results"]}
+    assert reported["table3-cluster-16"]["recent"]["mean"] == pytest.approx(window["mean"])
+    assert "recent" not in reported["table1-parzen-10k"]  # Parzen is measured once, at the end
     # The same departures spelt out with --set are the same run: its checkpoint is scored, not retrained.
     spelt = [a for item in TARGETS["table3-cluster-16"].ours for a in ("--set", item)]
     same = run_json(aae, "table3-cluster-16", "--seeds", "3", "--eval-only", "--runs", tmp_path, *spelt,

@@ -170,7 +170,9 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
 
     unit = _unit(t.metric)
     table = Table(title=f"aae reproduce {t.name}: {t.result}", header_style="bold")
-    for col in ("seed", "epochs", "train time", "ours", "paper"):
+    windowed = any(r.get("recent") for r in rows)
+    window_col = ("last epochs: mean (range)",) if windowed else ()
+    for col in ("seed", "epochs", "train time", "ours", *window_col, "paper"):
         table.add_column(col, justify="right")
     for r in rows:
         ours = f"{r['value']:.2f}" + (f" ± {r['stderr']:.2f}" if "stderr" in r else "") + unit
@@ -179,9 +181,12 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
         hours = f"{r['train_seconds'] / 3600:.2f} h"
         # a checkpoint saved mid-epoch (Ctrl-C) holds some minibatches of the next epoch
         partial = f" + {r['minibatches']} minibatches" if r.get("minibatches") else ""
-        table.add_row(str(r["seed"]), f"{r['epoch']}{partial} of {target_epochs}", hours, ours, t.paper)
+        window = (_window(r.get("recent"), unit),) if windowed else ()
+        table.add_row(str(r["seed"]), f"{r['epoch']}{partial} of {target_epochs}", hours, ours, *window,
+                      t.paper)
     if len(rows) > 1:
-        table.add_row("all", str(result["epochs"]), "", _mean(result, unit), t.paper)
+        window = (_window(result.get("recent"), unit),) if windowed else ()
+        table.add_row("all", str(result["epochs"]), "", _mean(result, unit), *window, t.paper)
     out.print(table)
     paper_epochs = t.paper_epochs if t.paper_epochs is not None else "not stated"
     out.print(f"paper epochs: {paper_epochs}; machine: {result['machine']}; {t.note}", highlight=False,
@@ -196,9 +201,23 @@ def _over_runs(rows: list[dict[str, Any]], paper_epochs: int | None) -> dict[str
     them trained, against the paper's."""
     values = [float(r["value"]) for r in rows]
     epochs = min(int(r["epoch"]) for r in rows)
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+    over = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
             "seeds": [r["seed"] for r in rows], "epochs": epochs,
             "fewer_epochs_than_paper": paper_epochs is not None and epochs < int(paper_epochs)}
+    windows = [r.get("recent") for r in rows]
+    if windows and all(windows):  # every seed's last epochs: the mean of their means, the widest range
+        over["recent"] = {"n": max(w["n"] for w in windows),
+                          "mean": statistics.fmean(w["mean"] for w in windows),
+                          "min": min(w["min"] for w in windows), "max": max(w["max"] for w in windows)}
+    return over
+
+
+def _window(w: dict[str, Any] | None, unit: str) -> str:
+    """A run's (or a result's) last epochs as 'mean (min-max)', or '-' where none were recorded."""
+    if not w:
+        return "-"
+    span = f" @{w['epochs'][0]}-{w['epochs'][1]}" if "epochs" in w else ""
+    return f"{w['mean']:.2f} ({w['min']:.2f}-{w['max']:.2f}){unit}{span}"
 
 
 def _over_seeds(rec: dict[str, Any], rows: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -308,15 +327,17 @@ def _report_all(runs: Path, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"aae reproduce --report: {path}", header_style="bold")
-    for col in ("result", "paper", "ours", "epochs (ours / paper)", "seeds", "departures", "measured"):
+    for col in ("result", "paper", "ours", "last epochs: mean (range)", "epochs (ours / paper)", "seeds",
+                "departures", "measured"):
         table.add_column(col)
     for r in recs:
         known = TARGETS.get(r["result"])
-        ours = _mean(r, _unit(known.metric if known else ""))
+        unit = _unit(known.metric if known else "")
+        ours = _mean(r, unit)
         paper_epochs = r.get("paper_epochs") or "not stated"
         epochs = f"{r['epochs']} / {paper_epochs}" + (" (fewer)" if r.get("fewer_epochs_than_paper") else "")
         changed = _changed(r.get("departures") or {}) or "-"
-        table.add_row(r["result"], str(r.get("paper", "")), ours, epochs,
+        table.add_row(r["result"], str(r.get("paper", "")), ours, _window(r.get("recent"), unit), epochs,
                       ",".join(map(str, r.get("seeds", []))), changed, str(r.get("time", "")))
     out.print(table)
     machines = sorted({str(r.get("machine")) for r in recs})
