@@ -46,6 +46,9 @@ class TrainConfig:
     head_distance: float = _f(6.0, "dim-reduction: cluster heads closer than this are pushed apart (eta)")
     fixed_heads: bool = _f(False, "dim-reduction: fix the cluster heads W_C to 10 I (n = m = 10, Fig. 11d)")
     head_scale: float = _f(10.0, "dim-reduction: with fixed_heads, W_C = head_scale * I (paper: 10)")
+    head_input: str = _f("softmax", "dim-reduction: what picks the cluster head W_C y: softmax (q(y|x) "
+                         "itself) | onehot (argmax q(y|x), no gradient into q(y|x) through the head) | "
+                         "straight-through (one-hot forward, the softmax's gradient)")
     consistency: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of a phase that "
                             "makes q(y|x) agree on two shifted views of each image (lr_semi, momentum_semi); "
                             "0 = off")
@@ -144,6 +147,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "bf16", "tf32"),
     "consistency_views": ("shift", "adversarial"),
     "consistency_target": ("clean", "shift"),
+    "head_input": ("softmax", "onehot", "straight-through"),
 }
 # Settings added after checkpoints were written with them implied: load_checkpoint fills them in, so an
 # old checkpoint resumes as it ran.

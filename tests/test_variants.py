@@ -176,6 +176,24 @@ def test_dim_reduction_learned_versus_fixed_heads(mnist) -> None:
         make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_scale=0.0)
 
 
+
+def test_dim_reduction_head_input_modes(mnist) -> None:
+    y = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.1, 0.8] + [0.0] * 7], requires_grad=True)
+    z = torch.zeros(2, 10)
+    soft = make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True).model
+    assert torch.allclose(soft.represent(y, z), 10 * y)  # the default feeds q(y|x) itself
+    hard = 10 * torch.eye(10)[[0, 2]]
+    onehot = make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input="onehot").model
+    out = onehot.represent(y, z)
+    assert torch.equal(out, hard) and not out.requires_grad  # argmax: nothing flows back into q(y|x)
+    st = make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input="straight-through").model
+    out = st.represent(y, z)
+    assert torch.allclose(out, hard)
+    (out * torch.arange(10.0)).sum().backward()  # the softmax's gradient: d/dy of sum(10 y_j j) = 10 j
+    assert torch.allclose(y.grad, 10 * torch.arange(10.0).expand(2, 10))
+    with pytest.raises(ConfigError, match="head_input"):
+        make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input="gumbel")
+
 def test_vae_kl_term(mnist) -> None:
     m = make_trainer("vae", mnist, prior_std=2.0).model
     mu, logvar = torch.zeros(4, 8), torch.full((4, 8), math.log(4.0))

@@ -5,7 +5,8 @@ W_C, m x n) and the n-D style z is added. The decoder reconstructs from that rep
 learned by SGD in the reconstruction phase with an extra cost that penalises, linearly, every pair of heads
 closer than eta. With --labels it is semi-supervised (m = classes, plus the classification phase); without,
 unsupervised with m = --clusters (paper: 20). For n = 10, m = 10 the paper fixes W_C = 10 I (--set
-fixed_heads=true).
+fixed_heads=true). Fig. 10's caption maps "the one-hot label representation" to a head, Fig. 8's model
+feeds the softmax; --set head_input picks which (default softmax, as in Fig. 8).
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ class DimReduction(SemiSupervised):
         self.categories = "classes" if self.supervised else "clusters"
 
     def represent(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """(B, n) = W_C y + z."""
+        """(B, n) = W_C y + z, y as head_input says (a one-hot y passes every mode unchanged)."""
+        if self.cfg.head_input != "softmax":
+            hard = self.one_hot(y.argmax(1), y.shape[1])
+            # straight-through: the forward sees the one-hot head, the backward the softmax's gradient
+            y = hard if self.cfg.head_input == "onehot" else hard + y - y.detach()
         return self.nets["heads"](y) + z
 
     def decode(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
