@@ -176,7 +176,6 @@ def test_dim_reduction_learned_versus_fixed_heads(mnist) -> None:
         make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_scale=0.0)
 
 
-
 def test_dim_reduction_head_input_modes(mnist) -> None:
     y = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.1, 0.8] + [0.0] * 7], requires_grad=True)
     z = torch.zeros(2, 10)
@@ -193,6 +192,7 @@ def test_dim_reduction_head_input_modes(mnist) -> None:
     assert torch.allclose(y.grad, 10 * torch.arange(10.0).expand(2, 10))
     with pytest.raises(ConfigError, match="head_input"):
         make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input="gumbel")
+
 
 def test_vae_kl_term(mnist) -> None:
     m = make_trainer("vae", mnist, prior_std=2.0).model
