@@ -45,7 +45,7 @@ run table3-cluster-30 1 --recipe ours
 run dimred-2d-100 0
 run dimred-2d-1000 0
 run dimred-10d-100 0
-run dimred-10d-100 0 --recipe ours  # W_C = I
+run dimred-10d-100 0 --recipe ours  # head_input=onehot
 run table1-parzen-10k 0
 wait
 if [ -z "${SKIP_10M:-}" ]; then

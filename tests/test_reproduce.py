@@ -128,7 +128,7 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     assert same["runs"][0]["checkpoint"] == c["runs"][0]["checkpoint"] and same["recipe"] == "paper"
     listed = {r["name"]: r for r in run_json(aae, "--list", "--runs", tmp_path)["results"]}
     assert listed["table3-cluster-16"]["ours"] and not listed["table2-mnist-100"]["ours"]
-    assert listed["dimred-10d-100"]["ours"] == ["head_scale=1"]
+    assert listed["dimred-10d-100"]["ours"] == ["head_input=onehot"]
 
 
 def test_time_limit_measures_what_was_trained_and_the_next_run_continues(aae, tmp_path: Path):
