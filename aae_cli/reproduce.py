@@ -58,8 +58,8 @@ CLUSTER_OURS = ("hidden=[1000,1000]", "disc_hidden=[1000,1000]", "consistency=0.
                 "consistency_target=clean")
 # The cluster head W_C y is fed argmax q(y|x) (Fig. 10's "one-hot label representation"), so the
 # reconstruction's gradient does not steer the classifier; q(y|x) learns from labels and its adversary.
-# Sessions 13-14: under 8 % from epoch 63 against 17-18 % with softmax (W_C = 10 I) and 15.10 % with the
-# earlier W_C = I recipe; the paper's 3.90 % is still below.
+# Sessions 13-14: 7.7-8.9 % from epoch 63 (8.11 % at 115) against 17.01 % with softmax (W_C = 10 I) at 60
+# and 15.10 % with the earlier W_C = I recipe at 76; the paper's 3.90 % is still below.
 DIMRED_10D_OURS = ("head_input=onehot",)
 
 
