@@ -58,8 +58,8 @@ class Checkpoint:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def _json(group: h5py.Group, name: str, obj: Any) -> None:
-    group.create_dataset(name, data=json.dumps(obj, sort_keys=True), dtype=h5py.string_dtype())
+def _json(group: h5py.Group, name: str, obj: Any, sort_keys: bool = True) -> None:
+    group.create_dataset(name, data=json.dumps(obj, sort_keys=sort_keys), dtype=h5py.string_dtype())
 
 
 def _array(group: h5py.Group, name: str, value: Any) -> None:
@@ -73,7 +73,8 @@ def _write(f: h5py.File, ck: Checkpoint) -> None:
     js = f.create_group("json")
     _json(js, "config", ck.config)
     _json(js, "data", ck.data)
-    _json(js, "history", ck.history)
+    # in the order the epoch logged them, so a resumed run rewrites its .jsonl log line for line
+    _json(js, "history", ck.history, sort_keys=False)
     _json(js, "state", {"epoch": ck.epoch, "step": ck.step, "batch": ck.batch, "partial": ck.partial})
     for net, params in ck.nets.items():
         g = f.create_group(f"nets/{net}")

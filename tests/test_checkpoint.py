@@ -68,7 +68,11 @@ def test_resume_is_exact(aae, tmp_path: Path, model: list[str]) -> None:
     res = aae("train", "--resume", split, "--epochs", "4")
     assert res.exit_code == 0, res.output
     assert_same_weights(straight, split, "after resume")
-    assert len(split.with_suffix(".jsonl").read_text().splitlines()) == 4
+    logs = [[json.loads(x) for x in run.with_suffix(".jsonl").read_text().splitlines()]
+            for run in (straight, split)]
+    assert len(logs[1]) == 4
+    # the lines the resume rewrote from the checkpoint keep the order their epoch wrote them in
+    assert [list(rec) for rec in logs[1]] == [list(rec) for rec in logs[0]]
 
 
 def test_a_checkpoint_older_than_a_setting_resumes_as_it_ran(aae, tmp_path: Path) -> None:
