@@ -49,6 +49,9 @@ class TrainConfig:
     head_input: str = _f("softmax", "dim-reduction: what picks the cluster head W_C y: softmax (q(y|x) "
                          "itself) | onehot (argmax q(y|x), no gradient into q(y|x) through the head) | "
                          "straight-through (one-hot forward, the softmax's gradient)")
+    head_grad: float = _f(1.0, "dim-reduction: multiplies the gradient that reaches q(y|x) through the "
+                          "heads, for head_input softmax or straight-through (1: unchanged; 0: none; "
+                          "the forward pass is unchanged)")
     consistency: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of a phase that "
                             "makes q(y|x) agree on two shifted views of each image (lr_semi, momentum_semi); "
                             "0 = off")
@@ -125,6 +128,8 @@ class TrainConfig:
             raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
         if self.head_scale <= 0:
             raise ConfigError(f"head_scale must be positive, got {self.head_scale}")
+        if self.head_grad < 0:
+            raise ConfigError(f"head_grad must be 0 or more, got {self.head_grad}")
         if min(self.consistency, self.consistency_shift, self.marginal_entropy) < 0 or self.vat_eps <= 0:
             raise ConfigError("consistency, consistency_shift and marginal_entropy must be 0 or more and "
                               f"vat_eps positive, got {self.consistency}, {self.consistency_shift}, "

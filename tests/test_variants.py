@@ -194,6 +194,26 @@ def test_dim_reduction_head_input_modes(mnist) -> None:
         make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input="gumbel")
 
 
+@pytest.mark.parametrize("head_input", ["softmax", "straight-through"])
+def test_dim_reduction_head_grad_scales_only_the_backward(mnist, head_input: str) -> None:
+    y = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.1, 0.8] + [0.0] * 7], requires_grad=True)
+    z = torch.randn(2, 10)
+    outs, grads = [], []
+    for g in (1.0, 0.1, 0.0):
+        m = make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input=head_input,
+                         head_grad=g).model
+        out = m.represent(y, z)
+        (out * torch.arange(10.0)).sum().backward()
+        outs.append(out.detach())
+        grads.append(y.grad.clone())
+        y.grad = None
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])  # the forward is unchanged
+    assert torch.allclose(grads[1], 0.1 * grads[0]) and not grads[0].eq(0).all()
+    assert grads[2].eq(0).all()
+    with pytest.raises(ConfigError, match="head_grad"):
+        make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_grad=-1.0)
+
+
 def test_vae_kl_term(mnist) -> None:
     m = make_trainer("vae", mnist, prior_std=2.0).model
     mu, logvar = torch.zeros(4, 8), torch.full((4, 8), math.log(4.0))

@@ -6,7 +6,8 @@ learned by SGD in the reconstruction phase with an extra cost that penalises, li
 closer than eta. With --labels it is semi-supervised (m = classes, plus the classification phase); without,
 unsupervised with m = --clusters (paper: 20). For n = 10, m = 10 the paper fixes W_C = 10 I (--set
 fixed_heads=true). Fig. 10's caption maps "the one-hot label representation" to a head, Fig. 8's model
-feeds the softmax; --set head_input picks which (default softmax, as in Fig. 8).
+feeds the softmax; --set head_input picks which (default softmax, as in Fig. 8), and --set head_grad scales
+the reconstruction's gradient into q(y|x) through the heads (default 1, unchanged).
 """
 
 from __future__ import annotations
@@ -89,7 +90,11 @@ class DimReduction(SemiSupervised):
         self.categories = "classes" if self.supervised else "clusters"
 
     def represent(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """(B, n) = W_C y + z, y as head_input says (a one-hot y passes every mode unchanged)."""
+        """(B, n) = W_C y + z, y as head_input says (a one-hot y passes every mode unchanged); head_grad
+        scales the gradient into q(y|x) through the heads and leaves the forward pass alone."""
+        g = self.cfg.head_grad
+        if g != 1.0:  # forward: y exactly (y - y.detach() is zero); backward: g times y's gradient
+            y = y.detach() + g * (y - y.detach())
         if self.cfg.head_input != "softmax":
             hard = self.one_hot(y.argmax(1), y.shape[1])
             # straight-through: the forward sees the one-hot head, the backward the softmax's gradient
