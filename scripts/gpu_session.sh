@@ -33,9 +33,11 @@ $AAE train --variant semi-supervised --labels 100 --epochs 1 --device "$DEV" --o
 tail -n 1 "$RUNS/logs/speed.json"
 
 run() {  # name seed [more reproduce flags]
-  local name=$1 seed=$2; shift 2
+  local name=$1 seed=$2 tag=""; shift 2
+  # the flags go into the log's name: a run with --recipe ours must not write over the paper's run's log
+  [ $# -gt 0 ] && tag=$(printf '%s' "$*" | tr -cs 'a-zA-Z0-9' '-')
   $AAE reproduce "$name" --seeds "$seed" --device "$DEV" --time-limit "$TRAIN_TIME" --runs "$RUNS" --json "$@" \
-    > "$RUNS/logs/$name-s$seed.json" 2> "$RUNS/logs/$name-s$seed.log" &
+    > "$RUNS/logs/$name-s$seed$tag.json" 2> "$RUNS/logs/$name-s$seed$tag.log" &
 }
 for s in 0 1 2; do run table2-mnist-100 $s; run table2-mnist-1000 $s; done
 run table2-mnist-all 0
@@ -45,6 +47,7 @@ run table3-cluster-30 1 --recipe ours
 run dimred-2d-100 0
 run dimred-2d-100 0 --recipe ours  # head_input=onehot
 run dimred-2d-1000 0
+run dimred-2d-1000 0 --recipe ours  # head_input=onehot
 run dimred-10d-100 0
 run dimred-10d-100 0 --recipe ours  # head_input=onehot
 run table1-parzen-10k 0
