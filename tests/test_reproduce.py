@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from aae_cli.checkpoint import load_checkpoint
+from aae_cli.cli.reproduce import _epochs
 from aae_cli.reproduce import TARGETS, target_config
 from tests.conftest import one_line_error
 
@@ -87,6 +88,7 @@ def test_semi_trains_scores_continues_and_records(aae, tmp_path: Path):
     seed1 = run_json(aae, "table2-mnist-100", "--seeds", "1", "--epochs", "1", "--runs", tmp_path, *SMALL)
     row = run_json(aae, "--report", "--runs", tmp_path)["results"][0]
     assert row["seeds"] == [0, 1] and row["epochs"] == 1 and row["std"] is not None
+    assert row["epochs_max"] == 2 and _epochs(row) == "1-2"  # the report's epochs column: seeds stopped apart
     assert row["mean"] == pytest.approx((longer["mean"] + seed1["mean"]) / 2)
     # A record marked superseded (a bug found after it was measured) is left out, and the report says so.
     with open(tmp_path / "results.jsonl", "a") as f:

@@ -186,7 +186,7 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
                       t.paper)
     if len(rows) > 1:
         window = (_window(result.get("recent"), unit),) if windowed else ()
-        table.add_row("all", str(result["epochs"]), "", _mean(result, unit), *window, t.paper)
+        table.add_row("all", _epochs(result), "", _mean(result, unit), *window, t.paper)
     out.print(table)
     paper_epochs = t.paper_epochs if t.paper_epochs is not None else "not stated"
     out.print(f"paper epochs: {paper_epochs}; machine: {result['machine']}; {t.note}", highlight=False,
@@ -198,11 +198,12 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
 
 def _over_runs(rows: list[dict[str, Any]], paper_epochs: int | None) -> dict[str, Any]:
     """What a result says over its runs (one per seed): mean, std, seeds, and the fewest epochs any of
-    them trained, against the paper's."""
+    them trained, against the paper's (and the most, since seeds resumed apart stop at different epochs)."""
     values = [float(r["value"]) for r in rows]
     epochs = min(int(r["epoch"]) for r in rows)
     over = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
             "seeds": [r["seed"] for r in rows], "epochs": epochs,
+            "epochs_max": max(int(r["epoch"]) for r in rows),
             "fewer_epochs_than_paper": paper_epochs is not None and epochs < int(paper_epochs)}
     windows = [r.get("recent") for r in rows]
     if windows and all(windows):  # every seed's last epochs: the mean of their means, the widest range
@@ -210,6 +211,12 @@ def _over_runs(rows: list[dict[str, Any]], paper_epochs: int | None) -> dict[str
                           "mean": statistics.fmean(w["mean"] for w in windows),
                           "min": min(w["min"] for w in windows), "max": max(w["max"] for w in windows)}
     return over
+
+
+def _epochs(result: dict[str, Any]) -> str:
+    """The epochs a result's seeds trained: '75' or, where they differ, '75-156'."""
+    most = result.get("epochs_max", result["epochs"])  # records before session 20 have no epochs_max
+    return str(result["epochs"]) if most == result["epochs"] else f"{result['epochs']}-{most}"
 
 
 def _window(w: dict[str, Any] | None, unit: str) -> str:
@@ -335,7 +342,7 @@ def _report_all(runs: Path, as_json: bool) -> None:
         unit = _unit(known.metric if known else "")
         ours = _mean(r, unit)
         paper_epochs = r.get("paper_epochs") or "not stated"
-        epochs = f"{r['epochs']} / {paper_epochs}" + (" (fewer)" if r.get("fewer_epochs_than_paper") else "")
+        epochs = f"{_epochs(r)} / {paper_epochs}" + (" (fewer)" if r.get("fewer_epochs_than_paper") else "")
         changed = _changed(r.get("departures") or {}) or "-"
         table.add_row(r["result"], str(r.get("paper", "")), ours, _window(r.get("recent"), unit), epochs,
                       ",".join(map(str, r.get("seeds", []))), changed, str(r.get("time", "")))
