@@ -48,7 +48,8 @@ class TrainConfig:
     head_scale: float = _f(10.0, "dim-reduction: with fixed_heads, W_C = head_scale * I (paper: 10)")
     head_input: str = _f("softmax", "dim-reduction: what picks the cluster head W_C y: softmax (q(y|x) "
                          "itself) | onehot (argmax q(y|x), no gradient into q(y|x) through the head) | "
-                         "straight-through (one-hot forward, the softmax's gradient)")
+                         "straight-through (one-hot forward, the softmax's gradient) | expected (departure: "
+                         "every head decoded, each reconstruction error weighted by q(y|x))")
     head_grad: float = _f(1.0, "dim-reduction: multiplies the gradient that reaches q(y|x) through the "
                           "heads, for head_input softmax or straight-through (1: unchanged; 0: none; "
                           "the forward pass is unchanged)")
@@ -152,7 +153,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "bf16", "tf32"),
     "consistency_views": ("shift", "adversarial"),
     "consistency_target": ("clean", "shift"),
-    "head_input": ("softmax", "onehot", "straight-through"),
+    "head_input": ("softmax", "onehot", "straight-through", "expected"),
 }
 # Settings added after checkpoints were written with them implied: load_checkpoint fills them in, so an
 # old checkpoint resumes as it ran.

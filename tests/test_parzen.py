@@ -199,6 +199,16 @@ def test_bad_parzen_input(tmp_path: Path) -> None:
     assert "more than the 5 rows" in one_line_error(_run("--samples-file", ok, "--samples", "6"))
 
 
+def test_samples_file_outside_the_datas_range(tmp_path: Path, mnist_train: np.ndarray) -> None:
+    pixels = tmp_path / "pixels.npy"
+    np.save(pixels, mnist_train[:1000].astype(np.float32))  # 0-255 as float: not read as pixel / 255
+    msg = one_line_error(_run("--samples-file", pixels))
+    assert "far outside the data's [0, 1]" in msg and "255" in msg
+    edge = tmp_path / "edge.npy"  # a linear decoder's overshoot is not refused
+    np.save(edge, np.full((1000, 784), -0.5, dtype=np.float32))
+    assert _run("--samples-file", edge, "--json").exit_code == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

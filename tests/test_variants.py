@@ -194,6 +194,25 @@ def test_dim_reduction_head_input_modes(mnist) -> None:
         make_trainer("dim-reduction", mnist, z_dim=10, fixed_heads=True, head_input="gumbel")
 
 
+def test_dim_reduction_expected_head_weights_each_heads_error(mnist) -> None:
+    m = make_trainer("dim-reduction", mnist, z_dim=2, head_input="expected").model
+    q = torch.tensor([[0.7, 0.3] + [0.0] * 8, [0.0, 0.1, 0.9] + [0.0] * 7], requires_grad=True)
+    z, x = torch.randn(2, 2), torch.rand(2, 784)
+    loss = m.expected_error(q, z, x)
+    loss.backward()
+    with torch.no_grad():  # each head decoded alone: its error per image
+        err = torch.stack([0.5 * (m.decode(m.one_hot(torch.full((2,), k), 10), z) - x).pow(2).sum(1)
+                           for k in range(10)], dim=1)
+    assert torch.allclose(loss, (q * err).sum(1).mean(), rtol=1e-5)
+    assert torch.allclose(q.grad, err / 2, rtol=1e-5)  # q(y|x) learns which head reconstructs best
+    assert err.std() > 0  # the heads differ, so the weights matter
+    q.grad = None
+    rep = m.represent(q, z)  # outside the reconstruction phase: the argmax's head, as onehot
+    assert torch.equal(rep, m.nets["heads"].weight[[0, 2]] + z)
+    rep.sum().backward()
+    assert q.grad is None  # nothing flows back into q(y|x) there
+
+
 @pytest.mark.parametrize("head_input", ["softmax", "straight-through"])
 def test_dim_reduction_head_grad_scales_only_the_backward(mnist, head_input: str) -> None:
     y = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.1, 0.8] + [0.0] * 7], requires_grad=True)

@@ -112,8 +112,10 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
             raise AAEError(f"{checkpoint} makes samples of D = {model.info.dim} but {spec} has D = {dim}; "
                            "drop --dataset or give the data the model was trained on")
 
+        test_np = to_float32(np.asarray(data.test.x)).reshape(-1, dim)
         closer: Callable[[], None] = lambda: None  # noqa: E731
         if samples_file is not None:
+            lo, hi = float(test_np.min()), float(test_np.max())
             rows, closer = _open_samples(samples_file, dim)
             n = len(rows) if samples is None else samples
             if n > len(rows):
@@ -125,6 +127,12 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
                 if not np.isfinite(x).all():
                     raise DataError(f"{samples_file}: rows {b * SAMPLE_BLOCK}..{b * SAMPLE_BLOCK + size - 1} "
                                     "hold NaN or infinite values")
+                # float pixels in 0-255 against data in [0, 1] score as garbage, not as an error: say so
+                if x.min() < lo - (hi - lo) or x.max() > hi + (hi - lo):
+                    raise DataError(f"{samples_file}: rows {b * SAMPLE_BLOCK}..{b * SAMPLE_BLOCK + size - 1} "
+                                    f"span [{x.min():.4g}, {x.max():.4g}], far outside the data's "
+                                    f"[{lo:.4g}, {hi:.4g}]; rescale the samples to the data's range (float "
+                                    "pixels of 0-255 divided by 255, or saved as uint8)")
                 return torch.from_numpy(x)
         else:
             assert model is not None
@@ -148,7 +156,7 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
 
         chunk_rows = math.ceil(chunk / SAMPLE_BLOCK) * SAMPLE_BLOCK
         val = torch.from_numpy(to_float32(np.asarray(data.validation.x[:N_SELECT])).reshape(-1, dim)).to(dev)
-        test = torch.from_numpy(to_float32(np.asarray(data.test.x)).reshape(-1, dim)).to(dev)
+        test = torch.from_numpy(test_np).to(dev)
         progress = _Progress(sum(sizes.values()), f"parzen {n} samples", quiet=rank != 0)
         t0 = time.perf_counter()
         try:

@@ -7,7 +7,10 @@ closer than eta. With --labels it is semi-supervised (m = classes, plus the clas
 unsupervised with m = --clusters (paper: 20). For n = 10, m = 10 the paper fixes W_C = 10 I (--set
 fixed_heads=true). Fig. 10's caption maps "the one-hot label representation" to a head, Fig. 8's model
 feeds the softmax; --set head_input picks which (default softmax, as in Fig. 8), and --set head_grad scales
-the reconstruction's gradient into q(y|x) through the heads (default 1, unchanged).
+the reconstruction's gradient into q(y|x) through the heads (default 1, unchanged). head_input=expected (a
+departure) decodes every one-hot head and weights each reconstruction error by q(y|x), as M2 of Kingma et al.
+(2014) marginalises y for unlabelled images: the decoder only sees one-hot heads, and q(y|x) learns which
+head reconstructs the image best instead of taking the sum's gradient.
 """
 
 from __future__ import annotations
@@ -95,10 +98,10 @@ class DimReduction(SemiSupervised):
         g = self.cfg.head_grad
         if g != 1.0:  # forward: y exactly (y - y.detach() is zero); backward: g times y's gradient
             y = y.detach() + g * (y - y.detach())
-        if self.cfg.head_input != "softmax":
+        if self.cfg.head_input != "softmax":  # expected: one head per image outside the reconstruction phase
             hard = self.one_hot(y.argmax(1), y.shape[1])
             # straight-through: the forward sees the one-hot head, the backward the softmax's gradient
-            y = hard if self.cfg.head_input == "onehot" else hard + y - y.detach()
+            y = hard + y - y.detach() if self.cfg.head_input == "straight-through" else hard
         return self.nets["heads"](y) + z
 
     def decode(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
@@ -113,6 +116,21 @@ class DimReduction(SemiSupervised):
         return self.represent(self.priors["y"].sample(n, generator), self.priors["z"].sample(n, generator))
 
     def reconstruction(self, b, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
-        recon, _ = super().reconstruction(b, gen)
+        if self.cfg.head_input == "expected":
+            recon = self.expected_reconstruction(b.x, gen)
+        else:
+            recon, _ = super().reconstruction(b, gen)
         penalty = self.nets["heads"].distance_penalty(self.cfg.head_distance)
         return recon + penalty, {"head_penalty": penalty.detach()}
+
+    def expected_reconstruction(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        _, q, z = self.codes(self.train_input(x, gen), gen)
+        return self.expected_error(q, z, x)
+
+    def expected_error(self, q: torch.Tensor, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """E over y ~ q(y|x) of the reconstruction error, exactly: every head decoded (m decoder passes)."""
+        heads = self.nets["heads"].weight  # (m, n)
+        m = len(heads)
+        x_hat = self.nets["decoder"]((heads.unsqueeze(0) + z.unsqueeze(1)).flatten(0, 1))  # (B*m, D)
+        err = 0.5 * (x_hat.view(len(x), m, -1) - x.unsqueeze(1)).pow(2).sum(2)  # (B, m)
+        return (q * err).sum(1).mean()
