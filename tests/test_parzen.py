@@ -235,3 +235,28 @@ def test_two_processes_give_the_single_process_result(tmp_path: Path, mnist_trai
     assert dist_out["mean"] == pytest.approx(one["mean"], rel=1e-12)
     assert dist_out["stderr"] == pytest.approx(one["stderr"], rel=1e-9)
     np.testing.assert_allclose(dist_out["val_means"], one["val_means"], rtol=1e-12)
+
+
+def test_parzen_centres_script(tmp_path: Path, tiny_run: Path, mnist_train: np.ndarray) -> None:
+    from aae_cli.engine.model_io import load_model
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "parzen_centres.py"
+
+    def centres(*args: str | Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), "--n", "1000", *map(str, args)],
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    rec, train = tmp_path / "rec.npy", tmp_path / "train.npy"
+    assert centres("--kind", "train", "--out", train).returncode == 0
+    assert np.array_equal(np.load(train), mnist_train[:1000].astype(np.float32) / 255)
+    done = centres("--kind", "reconstruction", "--checkpoint", tiny_run, "--out", rec)
+    assert done.returncode == 0, done.stderr
+    model, _ = load_model(tiny_run, torch.device("cpu"))
+    with torch.no_grad():
+        want = model.reconstruct(torch.from_numpy(np.load(train)[:5])).numpy()
+    got = np.load(rec)
+    assert got.shape == (1000, 784) and np.allclose(got[:5], want, atol=1e-6)
+    assert not np.allclose(got, np.load(train), atol=0.05)  # a tiny model does not copy the images
+    out = json.loads(_run("--samples-file", rec, "--json").stdout)
+    assert out["n_samples"] == 1000 and math.isfinite(out["mean"])
+    assert "needs --checkpoint" in centres("--kind", "reconstruction", "--out", rec).stderr
