@@ -27,7 +27,8 @@ from aae_cli.engine.model_io import load_model
 
 @torch.no_grad()
 def centres(kind: str, n: int, checkpoint: Path | None, dataset: str) -> np.ndarray:
-    x = to_float32(np.asarray(load_dataset(dataset).train.x[:n])).reshape(n, -1)
+    images = np.asarray(load_dataset(dataset).train.x[:n])
+    x = to_float32(images).reshape(len(images), -1)
     if kind == "train":
         return x
     if checkpoint is None:

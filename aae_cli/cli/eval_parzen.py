@@ -116,6 +116,7 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
         closer: Callable[[], None] = lambda: None  # noqa: E731
         if samples_file is not None:
             lo, hi = float(test_np.min()), float(test_np.max())
+            pad = (hi - lo) or 1.0  # constant test data: still allow an overshoot of 1
             rows, closer = _open_samples(samples_file, dim)
             n = len(rows) if samples is None else samples
             if n > len(rows):
@@ -128,7 +129,7 @@ def parzen_result(checkpoint: Path | None, samples: int | None, seed: int, chunk
                     raise DataError(f"{samples_file}: rows {b * SAMPLE_BLOCK}..{b * SAMPLE_BLOCK + size - 1} "
                                     "hold NaN or infinite values")
                 # float pixels in 0-255 against data in [0, 1] score as garbage, not as an error: say so
-                if x.min() < lo - (hi - lo) or x.max() > hi + (hi - lo):
+                if x.min() < lo - pad or x.max() > hi + pad:
                     raise DataError(f"{samples_file}: rows {b * SAMPLE_BLOCK}..{b * SAMPLE_BLOCK + size - 1} "
                                     f"span [{x.min():.4g}, {x.max():.4g}], far outside the data's "
                                     f"[{lo:.4g}, {hi:.4g}]; rescale the samples to the data's range (float "

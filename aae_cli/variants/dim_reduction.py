@@ -131,6 +131,7 @@ class DimReduction(SemiSupervised):
         """E over y ~ q(y|x) of the reconstruction error, exactly: every head decoded (m decoder passes)."""
         heads = self.nets["heads"].weight  # (m, n)
         m = len(heads)
+        # one decoder batch of B*m rows: with decoder batch norm the m heads share its statistics
         x_hat = self.nets["decoder"]((heads.unsqueeze(0) + z.unsqueeze(1)).flatten(0, 1))  # (B*m, D)
         err = 0.5 * (x_hat.view(len(x), m, -1) - x.unsqueeze(1)).pow(2).sum(2)  # (B, m)
         return (q * err).sum(1).mean()
