@@ -23,20 +23,18 @@ import torch
 
 from aae_cli.data import load_dataset, to_float32
 from aae_cli.engine.model_io import load_model
+from aae_cli.metrics.classification import batched
 
 
-@torch.no_grad()
 def centres(kind: str, n: int, checkpoint: Path | None, dataset: str) -> np.ndarray:
     images = np.asarray(load_dataset(dataset).train.x[:n])
-    x = to_float32(images).reshape(len(images), -1)
     if kind == "train":
-        return x
+        return to_float32(images).reshape(len(images), -1)
     if checkpoint is None:
         raise SystemExit(f"--kind {kind} needs --checkpoint")
     model, _ = load_model(checkpoint, torch.device("cpu"))
-    xs = (model.to_model(torch.from_numpy(x[i:i + 1000])) for i in range(0, n, 1000))
-    out = [model.to_data(model.reconstruct(xb)).reshape(len(xb), -1) for xb in xs]
-    return torch.cat(out).numpy().astype(np.float32)
+    return batched(lambda m, xb: m.to_data(m.reconstruct(xb)).reshape(len(xb), -1), model, images,
+                   torch.device("cpu"))
 
 
 def main() -> None:

@@ -180,9 +180,14 @@ class Variant(nn.Module):
         return nn.functional.one_hot(y, k).to(torch.float32)
 
     @staticmethod
-    def recon_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Half the squared Euclidean error per image (appendix A), averaged over the batch."""
-        return 0.5 * (x_hat - x).pow(2).sum(dim=1).mean()
+    def recon_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Half the squared Euclidean error of each image (appendix A), over the last dimension."""
+        return 0.5 * (x_hat - x).pow(2).sum(dim=-1)
+
+    @classmethod
+    def recon_loss(cls, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """recon_error averaged over the batch."""
+        return cls.recon_error(x_hat, x).mean()
 
     @staticmethod
     def adversarial_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

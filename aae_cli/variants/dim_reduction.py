@@ -133,5 +133,5 @@ class DimReduction(SemiSupervised):
         m = len(heads)
         # one decoder batch of B*m rows: with decoder batch norm the m heads share its statistics
         x_hat = self.nets["decoder"]((heads.unsqueeze(0) + z.unsqueeze(1)).flatten(0, 1))  # (B*m, D)
-        err = 0.5 * (x_hat.view(len(x), m, -1) - x.unsqueeze(1)).pow(2).sum(2)  # (B, m)
+        err = self.recon_error(x_hat.view(len(x), m, -1), x.unsqueeze(1))  # (B, m)
         return (q * err).sum(1).mean()
