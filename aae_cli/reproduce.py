@@ -47,6 +47,11 @@ class Target:
 A1 = {"variant": "unsupervised", "prior": "gaussian", "prior_std": 5.0, "z_dim": 8, "epochs": 200,
       "optimizer": "sgd", "lr_recon": 0.01, "lr_disc": 0.1, "lr_gen": 0.1, "momentum_recon": 0.9,
       "momentum_adv": 0.1}
+# Session 24: an 8-D code's aggregated posterior leaves holes in the prior (its reconstructions score 17 nats
+# above its prior draws); a 5-D code, the low end of A.1's "between 5 to 8" for MNIST, fills it better:
+# 325.65 +- 0.84 nats at epoch 25 (seeds 0-2) against 311.97 and 305.87 with 8-D, and it climbs with training
+# where 8-D did not: 333.91 at epoch 60 (seed 0; docs/RESULTS.md). Still short of Table 1's 340 +- 2.
+A1_OURS = ("z_dim=5",)
 A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's momentum SGD (0.01 "
            "reconstruction, 0.1 adversarial, /10 after 50 epochs) for 200 epochs")
 
@@ -73,9 +78,9 @@ def _semi(labels: str, paper: str, value: float) -> Target:
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("table1-parzen-10k", "Table 1: MNIST Parzen log-likelihood, 10K samples", "340 ± 2", 340.0,
-           "parzen", "table1-mnist", A1, samples=10_000, note=A1_NOTE),
+           "parzen", "table1-mnist", A1, samples=10_000, ours=A1_OURS, note=A1_NOTE),
     Target("table1-parzen-10m", "Table 1: MNIST Parzen log-likelihood, 10M samples", "427", 427.0,
-           "parzen", "table1-mnist", A1, samples=10_000_000,
+           "parzen", "table1-mnist", A1, samples=10_000_000, ours=A1_OURS,
            note=A1_NOTE + "; sigma chosen on the validation images with the same 10M samples"),
     _semi("100", "1.90 ± 0.10 %", 1.90),
     _semi("1000", "1.60 ± 0.08 %", 1.60),

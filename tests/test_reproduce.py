@@ -179,6 +179,7 @@ def test_bad_input(aae, tmp_path: Path):
     ("fig11b-dimred-2d-100", "dimred-2d-100"), ("fig11d-dimred-10d-100", "dimred-10d-100"),
     ("table3-cluster-30-ours", "table3-cluster-30"), ("fig11d-dimred-10d-100-ours", "dimred-10d-100"),
     ("fig11b-dimred-2d-100-ours", "dimred-2d-100"), ("fig11a-dimred-2d-1000-ours", "dimred-2d-1000"),
+    ("fig5-table1-likelihood-ours", "table1-parzen-10k"),
 ])
 def test_example_files_train_what_reproduce_trains(example: str, target: str):
     """`aae train --config examples/X.toml` and `aae reproduce` (with --recipe ours for an X-ours file) give
