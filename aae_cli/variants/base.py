@@ -210,7 +210,7 @@ class Variant(nn.Module):
         for i in range(0, n, batch_size):
             xb = x[i:i + batch_size]
             yb = None if y is None else y[i:i + batch_size]
-            recon += float(0.5 * (self.reconstruct(xb, yb) - xb).pow(2).sum())
+            recon += float(self.recon_error(self.reconstruct(xb, yb), xb).sum())
             if scored:
                 wrong += int((self.classify(xb).argmax(1) != yb).sum())
         out = {"recon": recon / max(1, n)}
