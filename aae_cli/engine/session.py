@@ -234,11 +234,15 @@ class Run:
             on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         """Train until cfg.epochs; checkpoint every save_every epochs and at the end."""
         t, cfg = self.trainer, self.cfg
-        # The log is rewritten from the checkpoint's history, so a resumed run never duplicates lines.
+        # The log is rewritten from the checkpoint's history, so a resumed run never duplicates lines. A
+        # fresh run starts with none (epochs append it), so one that fails in epoch 1 leaves no empty log.
         if self.is_main:
-            with open(self.metrics_path, "w", encoding="utf-8") as log:
-                for rec in t.history:
-                    log.write(json.dumps(rec) + "\n")
+            if t.history:
+                with open(self.metrics_path, "w", encoding="utf-8") as log:
+                    for rec in t.history:
+                        log.write(json.dumps(rec) + "\n")
+            else:
+                self.metrics_path.unlink(missing_ok=True)  # a stale log of an earlier run at this path
         new = []
         with stop_on_signals(t):
             while t.epoch < cfg.epochs:
