@@ -171,6 +171,26 @@ def config_mismatch(stored: dict[str, Any], wanted: TrainConfig) -> list[str]:
                   if k not in RESUMABLE and stored.get(k, FIELDS[k].default) != v)
 
 
+# The settings a run may change when it starts from another run's checkpoint (--branch-from): they act from
+# their epoch on, so up to there both runs train the same model, and the branch saves those epochs.
+SCHEDULE = ("lr_decay_epochs", "lr_decay_factor")
+
+
+def branch_mismatch(stored: dict[str, Any], wanted: TrainConfig, epochs_run: int) -> list[str]:
+    """Why a run of `wanted` cannot start from a checkpoint trained with `stored` for `epochs_run` epochs
+    (a started epoch counts): a setting other than the schedule differs, or the schedules already
+    differed. Empty when it can."""
+    from aae_cli.engine.optim import lr_scale
+
+    other = [k for k in config_mismatch(stored, wanted) if k not in SCHEDULE]
+    if other:
+        return [f"other settings differ ({', '.join(other)})"]
+    was = dataclasses.replace(wanted, **{k: stored[k] for k in SCHEDULE})
+    differ = [e + 1 for e in range(epochs_run) if lr_scale(was, e) != lr_scale(wanted, e)]
+    return [f"the learning-rate schedules differ from epoch {differ[0]}, before the checkpoint's "
+            f"epoch {epochs_run}"] if differ else []
+
+
 def machine() -> str:
     """What ran it, for the record: CPU model and cores, or the GPU; torch version."""
     import torch

@@ -152,6 +152,42 @@ def test_time_limit_measures_what_was_trained_and_the_next_run_continues(aae, tm
     assert "--eval-only" in one_line_error(both)
 
 
+def test_branch_from_trains_what_a_run_from_the_start_trains(aae, tmp_path: Path):
+    """A run that differs from another only in a learning-rate schedule that has not acted yet starts from
+    the other's checkpoint and ends as the run trained from the start would."""
+    trunk = run_json(aae, "table2-mnist-100", "--seeds", "0", "--epochs", "1", "--runs", tmp_path, *SMALL)
+    source = Path(trunk["runs"][0]["checkpoint"])
+    drop = [*SMALL, "--set", "lr_decay_epochs=[1]"]  # /10 from the second epoch on
+    branched = run_json(aae, "table2-mnist-100", "--seeds", "0", "--epochs", "2", "--runs", tmp_path, *drop,
+                        "--branch-from", str(source).replace("-s0-", "-s{seed}-"))
+    row = branched["runs"][0]
+    assert row["branched_from"]["epoch"] == 1 and row["branched_from"]["checkpoint"] == str(source)
+    assert row["branched_from"]["source_settings"] == {"lr_decay_epochs": [50, 1000]}
+    assert Path(row["checkpoint"]) != source and load_checkpoint(source).epoch == 1  # the source is copied
+    branch = load_checkpoint(row["checkpoint"])
+    assert branch.config["lr_decay_epochs"] == [1] and [r["lr_scale"] for r in branch.history] == [1.0, 0.1]
+
+    scratch = run_json(aae, "table2-mnist-100", "--seeds", "0", "--epochs", "2", "--runs", tmp_path / "s",
+                       *drop)
+    assert scratch["runs"][0]["value"] == row["value"]
+    ours = load_checkpoint(scratch["runs"][0]["checkpoint"])
+    for net, params in ours.nets.items():
+        for k, v in params.items():
+            assert np.array_equal(v.numpy(), branch.nets[net][k].numpy()), (net, k)
+
+    # A schedule that acted before the source's epoch, or another setting, cannot branch; nothing is written.
+    before = sorted(tmp_path.iterdir())
+    early = aae("reproduce", "table2-mnist-100", "--seeds", "0", "--epochs", "2", "--runs", tmp_path, *SMALL,
+                "--set", "lr_decay_epochs=[0]", "--branch-from", source)
+    assert "schedules differ from epoch 1" in one_line_error(early)
+    other = aae("reproduce", "table2-mnist-100", "--seeds", "0", "--epochs", "2", "--runs", tmp_path, *SMALL,
+                "--set", "lr_recon=0.02", "--branch-from", source)
+    assert "other settings differ (lr_recon)" in one_line_error(other)
+    assert sorted(tmp_path.iterdir()) == before
+    many = aae("reproduce", "table2-mnist-100", "--seeds", "0,1", "--branch-from", source)
+    assert "{seed}" in one_line_error(many)
+
+
 def test_bad_input(aae, tmp_path: Path):
     assert "unknown result 'table9'" in one_line_error(aae("reproduce", "table9"))
     assert "name a result" in one_line_error(aae("reproduce"))

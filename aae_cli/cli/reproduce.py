@@ -37,6 +37,11 @@ def reproduce(
     runs: Annotated[Path, Opt(help="folder of the checkpoints; an existing one is continued")] = Path(
         "runs/reproduce"),
     eval_only: Annotated[bool, Opt("--eval-only", help="score the checkpoints as they are")] = False,
+    branch_from: Annotated[str | None, Opt(help="start a run that has no checkpoint yet from this checkpoint "
+                                           "of the same result and seed (copied), when the two differ only "
+                                           "in a learning-rate schedule that has not acted yet: it saves "
+                                           "retraining the shared epochs; {seed} in it stands for the "
+                                           "seed")] = None,
     time_limit: Annotated[str | None, Opt(help="train for at most this wall time, shared evenly by the "
                                           "seeds, then measure what was trained (loading and evaluating "
                                           f"come on top): {TIME_LIMIT_HELP}")] = None,
@@ -68,6 +73,13 @@ def reproduce(
     limit_s = None if time_limit is None else parse_duration(time_limit)
     if limit_s is not None and eval_only:
         raise AAEError("--time-limit limits training and --eval-only trains nothing; drop one of them")
+    if branch_from is not None and eval_only:
+        raise AAEError("--branch-from starts a run and --eval-only trains nothing; drop one of them")
+    if branch_from is not None and len(seed_list) > 1 and "{seed}" not in branch_from:
+        raise AAEError("--branch-from names one checkpoint but --seeds names several; put {seed} in its path")
+    if branch_from is not None and world_size() > 1:
+        raise AAEError("--branch-from writes the new checkpoint in one process: run it without torchrun "
+                       "(--epochs at the source's epoch), then continue under torchrun")
     departures = recipe_departures(t, recipe, set_ or [])
     if "seed" in departures or "epochs" in departures:
         raise AAEError("give seeds with --seeds and epochs with --epochs, not with --set")
@@ -78,12 +90,16 @@ def reproduce(
         # each seed left gets an even share of the training time left (a seed that finishes early gives
         # its remainder to the next)
         share = None if limit_s is None else max(0.0, limit_s - spent) / (len(seed_list) - i)
+        branched = None if branch_from is None else _branch(t, seed, departures, runs,
+                                                            Path(branch_from.replace("{seed}", str(seed))))
         path, seconds = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir, download,
                                json_, share)
         spent += seconds
         t0 = time.perf_counter()
         # Parzen shards its samples over the torchrun processes; the other evaluations run on rank 0.
         res = score(t, path, device or "auto", data_dir) if main or t.metric == "parzen" else {}
+        if branched:
+            res["branched_from"] = branched
         rows.append({"seed": seed, "checkpoint": str(path), **res,
                      "eval_seconds": res.get("eval_seconds", round(time.perf_counter() - t0, 3))})
     _report(t, rows, departures, runs, command, json_, recipe)
@@ -99,6 +115,31 @@ def _seeds(text: str | None, default: tuple[int, ...]) -> list[int]:
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise AAEError(f"--seeds must be distinct non-negative integers, got {text!r}")
     return seeds
+
+
+def _branch(t: Any, seed: int, departures: dict[str, Any], runs: Path, source: Path) -> dict[str, Any] | None:
+    """Start this seed's run as a copy of `source` (another run of the target, stopped before the runs'
+    settings act differently), with this run's schedule; None when the run already has its checkpoint."""
+    from aae_cli.checkpoint import load_checkpoint, save_checkpoint
+    from aae_cli.reproduce import SCHEDULE, branch_mismatch, checkpoint_path, target_config
+
+    cfg = target_config(t, seed, departures)
+    path = checkpoint_path(runs, t, seed, departures)
+    if path.exists():
+        err.print(f"{t.name} seed {seed}: {path} exists, so it is continued (--branch-from only starts "
+                  "a run)", highlight=False)
+        return None
+    ck = load_checkpoint(source)
+    bad = branch_mismatch(ck.config, cfg, ck.epoch + (1 if ck.batch else 0))
+    if bad:
+        raise AAEError(f"--branch-from {source}: cannot start {t.name} seed {seed} from it: {bad[0]}; "
+                       "train from the start (drop --branch-from) or branch from an earlier checkpoint")
+    changed = {k: ck.config[k] for k in SCHEDULE if ck.config[k] != getattr(cfg, k)}
+    ck.config.update({k: getattr(cfg, k) for k in changed})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, ck)
+    err.print(f"{t.name} seed {seed}: started {path} from {source} at epoch {ck.epoch}", highlight=False)
+    return {"checkpoint": str(source), "epoch": ck.epoch, "minibatches": ck.batch, "source_settings": changed}
 
 
 def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: int | None, eval_only: bool,
