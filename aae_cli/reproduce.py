@@ -181,12 +181,13 @@ def branch_mismatch(stored: dict[str, Any], wanted: TrainConfig, epochs_run: int
     """Why a run of `wanted` cannot start from a checkpoint trained with `stored` for `epochs_run` epochs
     (a started epoch counts): a setting other than the schedule differs, or the schedules already
     differed. Empty when it can."""
+    from aae_cli.config import FIELDS
     from aae_cli.engine.optim import lr_scale
 
     other = [k for k in config_mismatch(stored, wanted) if k not in SCHEDULE]
     if other:
         return [f"other settings differ ({', '.join(other)})"]
-    was = dataclasses.replace(wanted, **{k: stored[k] for k in SCHEDULE})
+    was = dataclasses.replace(wanted, **{k: stored.get(k, FIELDS[k].default) for k in SCHEDULE})
     differ = [e + 1 for e in range(epochs_run) if lr_scale(was, e) != lr_scale(wanted, e)]
     return [f"the learning-rate schedules differ from epoch {differ[0]}, before the checkpoint's "
             f"epoch {epochs_run}"] if differ else []

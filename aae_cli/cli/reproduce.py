@@ -134,7 +134,7 @@ def _branch(t: Any, seed: int, departures: dict[str, Any], runs: Path, source: P
     if bad:
         raise AAEError(f"--branch-from {source}: cannot start {t.name} seed {seed} from it: {bad[0]}; "
                        "train from the start (drop --branch-from) or branch from an earlier checkpoint")
-    changed = {k: ck.config[k] for k in SCHEDULE if ck.config[k] != getattr(cfg, k)}
+    changed = {k: ck.config.get(k) for k in SCHEDULE if ck.config.get(k) != getattr(cfg, k)}
     ck.config.update({k: getattr(cfg, k) for k in changed})
     path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, ck)
