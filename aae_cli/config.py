@@ -91,6 +91,8 @@ class TrainConfig:
     lr_decay_epochs: list[int] = _f([50, 1000], "epochs after which every learning rate is divided")
     lr_decay_factor: float = _f(0.1, "factor applied to every learning rate at each decay epoch")
     input_noise: float = _f(0.0, "std of Gaussian noise added to the input at training time (A.2.1: 0.3)")
+    gen_steps: int = _f(1, "generator steps per minibatch in every regularization phase (a stabiliser some "
+                        "implementations use; the paper: 1)")
     grad_clip: float | None = _f(None, "clip each phase's gradient norm to this value")
     precision: str = _f("fp32", "fp32 | bf16 (autocast of the training phases; inexact, see "
                         "PERFORMANCE.md) | tf32 (CUDA matmuls in TF32)")
@@ -114,7 +116,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value not in valid:
                 raise ConfigError(f"unknown {name} '{value}'; valid {name}s: {', '.join(valid)}")
-        for name in ("z_dim", "batch_size", "save_every", "mixture_components", "noise_dim"):
+        for name in ("z_dim", "batch_size", "save_every", "mixture_components", "noise_dim", "gen_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:

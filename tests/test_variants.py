@@ -397,3 +397,14 @@ def test_adversarial_view_moves_where_q_y_changes_most(mnist) -> None:
                                                     reduction="batchmean"))
 
     assert kl(move) > 2 * kl(rand) > 0
+
+
+@pytest.mark.parametrize("name", ["unsupervised", "semi-supervised"])
+def test_gen_steps_repeats_only_the_generator_phases(name: str, mnist) -> None:
+    t = make_trainer(name, mnist, optimizer="adam", gen_steps=3)
+    t.train_epoch()
+    steps = {ph.name: max(int(s["step"]) for s in t.opts[ph.name].state.values()) for ph in t.phases}
+    n = t.batches()
+    assert steps == {ph.name: (3 if ph.lr == "lr_gen" else 1) * n for ph in t.phases}
+    with pytest.raises(ConfigError, match="gen_steps"):
+        make_trainer(name, mnist, gen_steps=0)

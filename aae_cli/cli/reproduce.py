@@ -90,10 +90,9 @@ def reproduce(
         # each seed left gets an even share of the training time left (a seed that finishes early gives
         # its remainder to the next)
         share = None if limit_s is None else max(0.0, limit_s - spent) / (len(seed_list) - i)
-        branched = None if branch_from is None else _branch(t, seed, departures, runs,
-                                                            Path(branch_from.replace("{seed}", str(seed))))
-        path, seconds = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir, download,
-                               json_, share)
+        source = None if branch_from is None else Path(branch_from.replace("{seed}", str(seed)))
+        path, seconds, branched = _train(t, seed, departures, runs, epochs, eval_only, device, data_dir,
+                                         download, json_, share, source)
         spent += seconds
         t0 = time.perf_counter()
         # Parzen shards its samples over the torchrun processes; the other evaluations run on rank 0.
@@ -117,18 +116,12 @@ def _seeds(text: str | None, default: tuple[int, ...]) -> list[int]:
     return seeds
 
 
-def _branch(t: Any, seed: int, departures: dict[str, Any], runs: Path, source: Path) -> dict[str, Any] | None:
-    """Start this seed's run as a copy of `source` (another run of the target, stopped before the runs'
-    settings act differently), with this run's schedule; None when the run already has its checkpoint."""
+def _branch(t: Any, seed: int, cfg: Any, path: Path, source: Path) -> dict[str, Any]:
+    """Write this seed's checkpoint `path` (not there yet) as a copy of `source` (another run of the
+    target, stopped before the runs' settings act differently), with this run's schedule `cfg`."""
     from aae_cli.checkpoint import load_checkpoint, save_checkpoint
-    from aae_cli.reproduce import SCHEDULE, branch_mismatch, checkpoint_path, target_config
+    from aae_cli.reproduce import SCHEDULE, branch_mismatch
 
-    cfg = target_config(t, seed, departures)
-    path = checkpoint_path(runs, t, seed, departures)
-    if path.exists():
-        err.print(f"{t.name} seed {seed}: {path} exists, so it is continued (--branch-from only starts "
-                  "a run)", highlight=False)
-        return None
     ck = load_checkpoint(source)
     bad = branch_mismatch(ck.config, cfg, ck.epoch + (1 if ck.batch else 0))
     if bad:
@@ -144,10 +137,12 @@ def _branch(t: Any, seed: int, departures: dict[str, Any], runs: Path, source: P
 
 def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: int | None, eval_only: bool,
            device: str | None, data_dir: str | None, download: bool, quiet: bool,
-           time_limit: float | None = None) -> tuple[Path, float]:
-    """Start, continue or (eval_only) just find the checkpoint of one seed; return its path and the
-    seconds spent training. With a time_limit (seconds) training stops and saves when it runs out, and
-    the checkpoint is measured as it is: the record says how far it trained."""
+           time_limit: float | None = None, branch_from: Path | None = None,
+           ) -> tuple[Path, float, dict[str, Any] | None]:
+    """Start (from a copy of branch_from, if given), continue or (eval_only) just find the checkpoint of
+    one seed; return its path, the seconds spent training and what it was branched from. With a
+    time_limit (seconds) training stops and saves when it runs out, and the checkpoint is measured as
+    it is: the record says how far it trained."""
     from aae_cli.checkpoint import load_checkpoint
     from aae_cli.cli.progress import fit_or_exit
     from aae_cli.engine.session import Run
@@ -159,6 +154,12 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
     where = {k: v for k, v in {"device": device, "data_dir": data_dir}.items() if v is not None}
     if download:
         where["download"] = True
+    branched = None
+    if branch_from is not None and path.exists():
+        err.print(f"{t.name} seed {seed}: {path} exists, so it is continued (--branch-from only starts "
+                  "a run)", highlight=False)
+    elif branch_from is not None:
+        branched = _branch(t, seed, cfg, path, branch_from)
     if path.exists():
         ck = load_checkpoint(path)
         bad = config_mismatch(ck.config, cfg)
@@ -166,7 +167,7 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
             raise AAEError(f"{path} was trained with other settings than {t.name} ({', '.join(bad)}); "
                            "move it away or choose another --runs")
         if eval_only or ck.epoch >= target_epochs:
-            return path, 0.0
+            return path, 0.0, branched
         run = Run.resume(path, {"epochs": target_epochs, **where})
         err.print(f"{t.name} seed {seed}: continuing {path} at epoch {ck.epoch} -> {target_epochs}",
                   highlight=False)
@@ -179,7 +180,7 @@ def _train(t: Any, seed: int, departures: dict[str, Any], runs: Path, epochs: in
         err.print(f"{t.name} seed {seed}: training {path} for {target_epochs} epochs", highlight=False)
     t0 = time.perf_counter()
     fit_or_exit(run, quiet, "the same aae reproduce command continues it", time_limit)
-    return path, time.perf_counter() - t0
+    return path, time.perf_counter() - t0, branched
 
 
 def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs: Path, command: str,

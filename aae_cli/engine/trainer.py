@@ -165,6 +165,9 @@ class Trainer:
                     lab = lab_order[i * bs:(i + 1) * bs][mine]
                     batch.x_lab, batch.y_lab = self._x(lab), self.y[lab]
                 for ph in self.phases:
+                    # gen_steps: the generator phases repeat (a fresh loss each step); the last is logged
+                    for _ in range(cfg.gen_steps - 1 if ph.lr == "lr_gen" else 0):
+                        self.run_phase(ph, batch)
                     loss, extras = self.run_phase(ph, batch)
                     for k, v in {ph.name: loss, **extras}.items():  # summed on the device: no sync per step
                         sums[k] = sums.get(k, 0) + v.detach()
