@@ -53,7 +53,10 @@ A1 = {"variant": "unsupervised", "prior": "gaussian", "prior_std": 5.0, "z_dim":
 # where 8-D did not: 333.82 +- 0.16 at epoch 60 (seeds 0-2; docs/RESULTS.md). Session 25: momentum 0.5 in the
 # adversarial phases (A.2.1: 0.1) fills it further: 335.89 and 336.45 at epoch 60 (seeds 0, 1; 0.7 and 0.9
 # diverge in epoch 1); seed 2 335.16, so 335.83 +- 0.65 over seeds 0-2. Session 26: other learning-rate
-# schedules end within a standard error of it (334.10-336.51). Still short of Table 1's 340 +- 2.
+# schedules end within a standard error of it (334.10-336.51). Session 27: a larger generator step
+# (lr_gen 0.15) was +1.0 on seed 0, -3.0 on seed 1 and +1.8 on seed 2 (335.89 +- 2.15); prior std 2 or 10 and
+# two generator steps per minibatch were lower.
+# Still short of Table 1's 340 +- 2.
 A1_OURS = ("z_dim=5", "momentum_adv=0.5")
 A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's momentum SGD (0.01 "
            "reconstruction, 0.1 adversarial, /10 after 50 epochs) for 200 epochs")
