@@ -91,6 +91,8 @@ class TrainConfig:
     lr_decay_epochs: list[int] = _f([50, 1000], "epochs after which every learning rate is divided")
     lr_decay_factor: float = _f(0.1, "factor applied to every learning rate at each decay epoch")
     input_noise: float = _f(0.0, "std of Gaussian noise added to the input at training time (A.2.1: 0.3)")
+    disc_noise: float = _f(0.0, "std of Gaussian noise added to every code the discriminator sees, prior "
+                           "draws and encoder codes alike, at training time (a stabiliser; the paper: 0)")
     gen_steps: int = _f(1, "generator steps per minibatch in every regularization phase (a stabiliser some "
                         "implementations use; the paper: 1)")
     grad_clip: float | None = _f(None, "clip each phase's gradient norm to this value")
@@ -125,8 +127,11 @@ class TrainConfig:
             raise ConfigError(f"--epochs must be 0 or more, got {self.epochs}")
         if not self.hidden or min(self.hidden + self.disc_hidden, default=1) < 1 or not self.disc_hidden:
             raise ConfigError("hidden and disc_hidden need at least one layer, each of at least 1 unit")
-        if min(self.lr_recon, self.lr_disc, self.lr_gen, self.lr_semi) <= 0 or self.input_noise < 0:
-            raise ConfigError("learning rates must be positive and input_noise non-negative")
+        if min(self.lr_recon, self.lr_disc, self.lr_gen, self.lr_semi) <= 0:
+            raise ConfigError("learning rates must be positive")
+        if min(self.input_noise, self.disc_noise) < 0:
+            raise ConfigError(f"input_noise and disc_noise must be 0 or more, got {self.input_noise} and "
+                              f"{self.disc_noise}")
         if self.clusters < 2:
             raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
         if self.head_scale <= 0:

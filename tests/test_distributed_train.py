@@ -31,6 +31,8 @@ FLAGS = ["--limit", "200", "--hidden", "32,32", "--set", "disc_hidden=[16]", "--
 CASES = {
     # Gaussian posterior noise, Gaussian input noise, prior draws
     "gaussian": ["--posterior", "gaussian", "--set", "input_noise=0.3"],
+    # noise on what the discriminator sees, prior draws and codes alike
+    "disc-noise": ["--set", "disc_noise=0.5"],
     # the universal posterior's noise input, the input dropout mask (global torch generator)
     "universal": ["--posterior", "universal", "--set", "input_dropout=0.2"],
     # labelled minibatch, two adversaries, a classification phase that leaves the z head out

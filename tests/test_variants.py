@@ -408,3 +408,30 @@ def test_gen_steps_repeats_only_the_generator_phases(name: str, mnist) -> None:
     assert steps == {ph.name: (3 if ph.lr == "lr_gen" else 1) * n for ph in t.phases}
     with pytest.raises(ConfigError, match="gen_steps"):
         make_trainer(name, mnist, gen_steps=0)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in VARIANTS if n != "vae"))
+def test_disc_noise_blurs_what_every_discriminator_sees_in_training_only(name: str, mnist) -> None:
+    def seen(noise: float, train: bool) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        t = make_trainer(name, mnist, disc_noise=noise)
+        t.model.train(train)
+        inputs: dict[str, torch.Tensor] = {}
+        for key, net in t.model.nets.items():
+            if key.startswith("disc"):
+                net.register_forward_pre_hook(lambda _m, a, key=key: inputs.update({key: a[0].detach()}))
+        batch = a_batch(t)
+        torch.manual_seed(1)
+        t.model.discriminator(batch, torch.Generator().manual_seed(2))
+        return inputs
+
+    clean, noisy = seen(0.0, True), seen(0.5, True)
+    assert clean and clean.keys() == noisy.keys()
+    for key in clean:  # the same codes and prior draws, plus N(0, 0.5^2) on each entry
+        noise = noisy[key] - clean[key]
+        # five standard errors of a sample std: 0.5 / sqrt(2 n)
+        assert abs(float(noise.std()) - 0.5) < 5 * 0.5 / math.sqrt(2 * noise.numel()), key
+    evaluated = seen(0.5, False)
+    assert all(torch.equal(evaluated[k], seen(0.0, False)[k]) for k in evaluated)
+    with pytest.raises(ConfigError, match="disc_noise"):
+        make_trainer(name, mnist, disc_noise=-0.1)

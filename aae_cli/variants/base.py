@@ -158,6 +158,19 @@ class Variant(nn.Module):
             return x + self.cfg.input_noise * randn_rows(x, generator)
         return x
 
+    def critic(self, name: str, parts: tuple[torch.Tensor, ...], generator: torch.Generator,
+               cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Discriminator `name`'s logits for the codes of each part (minibatch-sized: prior draws, encoder
+        codes), in one pass. With disc_noise, every code is blurred by the same Gaussian at training time, so
+        the discriminator cannot tell the classes apart on detail finer than the noise (RECIPES.md,
+        stabiliser 2); the label condition is not. Noise is drawn per part, which keeps a sharded
+        minibatch's numbers those of one process (aae_cli/shard.py)."""
+        if self.cfg.disc_noise > 0 and self.training:
+            parts = tuple(z + self.cfg.disc_noise * randn_rows(z, generator) for z in parts)
+        z = torch.cat(parts) if len(parts) > 1 else parts[0]
+        net = self.nets[name]
+        return net(z) if cond is None else net(z, cond)
+
     def draw_prior(self, name: str, n: int, generator: torch.Generator,
                    labels: torch.Tensor | None = None) -> torch.Tensor:
         """(n, d) draws of prior `name` for a training minibatch's rows (the same numbers whether one or

@@ -45,14 +45,14 @@ class LabelRegularized(Unsupervised):
             z_fake = self.encode(self.train_input(b.x, gen), gen).z
         z_real = self.draw_prior("z", len(b.x), gen, labels=b.y)  # the label's part, or the whole prior
         c = self.condition(b.y)
-        d = self.nets["discriminator"](torch.cat([z_real, z_fake]), torch.cat([c, c]))
+        d = self.critic("discriminator", (z_real, z_fake), gen, torch.cat([c, c]))
         loss, acc = self.adversarial_losses(d[: len(z_real)], d[len(z_real):])
         return loss, {"disc_acc": acc}
 
     def generator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         assert b.y is not None, "label-regularized needs labels in the batch"
         z = self.encode(self.train_input(b.x, gen), gen).z
-        return self.fooling_loss(self.nets["discriminator"](z, self.condition(b.y))), {}
+        return self.fooling_loss(self.critic("discriminator", (z,), gen, self.condition(b.y))), {}
 
     @torch.no_grad()
     def sample_grid(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, int | None]:

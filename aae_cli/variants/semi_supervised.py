@@ -105,15 +105,16 @@ class SemiSupervised(Variant):
             _, y_fake, z_fake = self.codes(self.train_input(b.x, gen), gen)
         n = len(b.x)
         y_real, z_real = self.draw_prior("y", n, gen), self.draw_prior("z", n, gen)
-        dy = self.nets["disc_y"](torch.cat([y_real, y_fake]))
-        dz = self.nets["disc_z"](torch.cat([z_real, z_fake]))
+        dy = self.critic("disc_y", (y_real, y_fake), gen)
+        dz = self.critic("disc_z", (z_real, z_fake), gen)
         loss_y, acc_y = self.adversarial_losses(dy[:n], dy[n:])
         loss_z, acc_z = self.adversarial_losses(dz[:n], dz[n:])
         return loss_y + loss_z, {"disc_y_acc": acc_y, "disc_z_acc": acc_z}
 
     def generator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         _, y, z = self.codes(self.train_input(b.x, gen), gen)
-        return self.fooling_loss(self.nets["disc_y"](y)) + self.fooling_loss(self.nets["disc_z"](z)), {}
+        fool_y = self.fooling_loss(self.critic("disc_y", (y,), gen))
+        return fool_y + self.fooling_loss(self.critic("disc_z", (z,), gen)), {}
 
     def classification(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         assert b.x_lab is not None and b.y_lab is not None, "the engine gives a labelled minibatch"

@@ -34,13 +34,13 @@ class Unsupervised(Variant):
         with torch.no_grad():  # the encoder is not trained here: no graph through it
             z_fake = self.encode(self.train_input(b.x, gen), gen).z
         z_real = self.draw_prior("z", b.x.shape[0], gen)
-        d = self.nets["discriminator"](torch.cat([z_real, z_fake]))  # one pass over both halves
+        d = self.critic("discriminator", (z_real, z_fake), gen)  # one pass over both halves
         loss, acc = self.adversarial_losses(d[: len(z_real)], d[len(z_real):])
         return loss, {"disc_acc": acc}
 
     def generator(self, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         z = self.encode(self.train_input(b.x, gen), gen).z
-        return self.fooling_loss(self.nets["discriminator"](z)), {}
+        return self.fooling_loss(self.critic("discriminator", (z,), gen)), {}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
