@@ -107,7 +107,7 @@ def test_divergence_stops_with_the_phase_named(aae, tmp_path: Path) -> None:
     assert res.exit_code == 2
     lines = res.output.strip().splitlines()
     assert "diverged in epoch 1: the reconstruction phase loss is" in lines[-1]
-    assert "nothing was saved" in lines[-1]
+    assert "nothing from this epoch was saved" in lines[-1]
     assert "Traceback" not in res.output
     assert not out.exists()  # nothing good to keep yet: no checkpoint is written from a diverged state
     assert not out.with_suffix(".jsonl").exists()  # nor an empty history beside it

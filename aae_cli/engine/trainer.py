@@ -188,8 +188,8 @@ class Trainer:
         bad = [ph.name for ph in self.phases if not np.isfinite(record[ph.name])]
         if bad:
             raise Diverged(f"training diverged in epoch {self.epoch + 1}: the {bad[0]} phase loss is "
-                           f"{record[bad[0]]}; nothing was saved from it (a checkpoint already written "
-                           "is kept); lower the learning rates or set grad_clip (--set grad_clip=5)")
+                           f"{record[bad[0]]}; nothing from this epoch was saved (a checkpoint already "
+                           "written is kept); lower the learning rates or set grad_clip (--set grad_clip=5)")
         model.eval()
         for split, prefix in (("validation", "val_"), ("test", "test_")):
             if self.held_out[split] is not None:
