@@ -435,3 +435,9 @@ def test_disc_noise_blurs_what_every_discriminator_sees_in_training_only(name: s
     assert all(torch.equal(evaluated[k], seen(0.0, False)[k]) for k in evaluated)
     with pytest.raises(ConfigError, match="disc_noise"):
         make_trainer(name, mnist, disc_noise=-0.1)
+
+
+@pytest.mark.parametrize("setting", ["disc_noise=0.5", "gen_steps=2"])
+def test_vae_refuses_settings_of_the_adversarial_game(setting: str, aae) -> None:
+    res = aae("train", "--variant", "vae", "--epochs", "1", "--limit", "200", "--set", setting)
+    assert "--variant vae does not have" in one_line_error(res)
