@@ -132,10 +132,6 @@ class TrainConfig:
         if min(self.input_noise, self.disc_noise) < 0:
             raise ConfigError(f"input_noise and disc_noise must be 0 or more, got {self.input_noise} and "
                               f"{self.disc_noise}")
-        if self.variant == "vae" and (self.disc_noise > 0 or self.gen_steps > 1):
-            # settings of the adversarial game: the VAE has none, so they would silently do nothing
-            raise ConfigError("disc_noise and gen_steps act on a discriminator, which --variant vae does not "
-                              "have; drop them or pick an adversarial variant")
         if self.clusters < 2:
             raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
         if self.head_scale <= 0:

@@ -167,9 +167,7 @@ class Variant(nn.Module):
         minibatch's numbers those of one process (aae_cli/shard.py)."""
         if self.cfg.disc_noise > 0 and self.training:
             parts = tuple(z + self.cfg.disc_noise * randn_rows(z, generator) for z in parts)
-        z = torch.cat(parts) if len(parts) > 1 else parts[0]
-        net = self.nets[name]
-        return net(z) if cond is None else net(z, cond)
+        return self.nets[name](torch.cat(parts) if len(parts) > 1 else parts[0], cond)
 
     def draw_prior(self, name: str, n: int, generator: torch.Generator,
                    labels: torch.Tensor | None = None) -> torch.Tensor:

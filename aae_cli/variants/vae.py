@@ -26,6 +26,9 @@ class VAE(Unsupervised):
     def build(self, prior_arrays: dict | None) -> None:
         if self.cfg.posterior != "gaussian":
             raise ConfigError("the VAE needs --posterior gaussian (its KL term needs q(z|x)'s density)")
+        if self.cfg.disc_noise > 0 or self.cfg.gen_steps > 1:  # they would silently do nothing
+            raise ConfigError("disc_noise and gen_steps act on a discriminator, which --variant vae does not "
+                              "have; drop them or pick an adversarial variant")
         super().build(prior_arrays)
         del self.nets["discriminator"]
         if not hasattr(self.priors["z"], "log_prob"):
