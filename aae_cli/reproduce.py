@@ -56,6 +56,8 @@ A1 = {"variant": "unsupervised", "prior": "gaussian", "prior_std": 5.0, "z_dim":
 # schedules end within a standard error of it (334.10-336.51). Session 27: a larger generator step
 # (lr_gen 0.15) was +1.0 on seed 0, -3.0 on seed 1 and +1.8 on seed 2 (335.89 +- 2.15); prior std 2 or 10 and
 # two generator steps per minibatch were lower.
+# Session 28 (seed 0): a twice-wider discriminator 336.47 (+0.16), disc_noise=1 334.52, lr_recon 0.02 335.05,
+# batch 50 335.80; lr_disc 0.15 or 0.2 diverges in epoch 1.
 # Still short of Table 1's 340 +- 2.
 A1_OURS = ("z_dim=5", "momentum_adv=0.5")
 A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's momentum SGD (0.01 "
