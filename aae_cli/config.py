@@ -53,21 +53,21 @@ class TrainConfig:
     head_grad: float = _f(1.0, "dim-reduction: multiplies the gradient that reaches q(y|x) through the "
                           "heads, for head_input softmax or straight-through (1: unchanged; 0: none; "
                           "the forward pass is unchanged)")
-    consistency: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of a phase that "
-                            "makes q(y|x) agree on two shifted views of each image (lr_semi, momentum_semi); "
-                            "0 = off")
-    consistency_shift: int = _f(2, "unsup-cluster: the consistency phase shifts each view by up to this "
+    consistency: float = _f(0.0, "models with q(y|x) (semi-supervised, dim-reduction, unsup-cluster), a "
+                            "departure from the paper: weight of a phase that makes q(y|x) of a shifted view "
+                            "of each image agree with the image's (lr_semi, momentum_semi); 0 = off")
+    consistency_shift: int = _f(2, "models with q(y|x): the consistency phase shifts each view by up to this "
                                 "many pixels in each direction")
-    consistency_views: str = _f("shift", "unsup-cluster: the consistency phase's second view: shift (a "
+    consistency_views: str = _f("shift", "models with q(y|x): the consistency phase's second view: shift (a "
                                 "shifted copy) | adversarial (the first view moved by vat_eps in the "
                                 "direction that changes q(y|x) most, as in virtual adversarial training)")
-    consistency_target: str = _f("clean", "unsup-cluster: the consistency phase's target q(y|x) comes from: "
-                                 "clean (the unshifted image) | shift (another shifted view, as in sessions "
-                                 "6-7; it has a degenerate solution, docs/RESULTS.md)")
-    marginal_entropy: float = _f(0.0, "unsup-cluster, a departure from the paper: weight of log K - H(the "
-                                 "minibatch's mean q(y|x)), a term of the consistency phase that pushes "
-                                 "every cluster into use (IMSAT's marginal entropy); 0 = off")
-    vat_eps: float = _f(2.0, "unsup-cluster: L2 length of the adversarial move (data in [0, 1])")
+    consistency_target: str = _f("clean", "models with q(y|x): the consistency phase's target q(y|x) comes "
+                                 "from: clean (the unshifted image) | shift (another shifted view, as in "
+                                 "sessions 6-7; it has a degenerate solution, docs/RESULTS.md)")
+    marginal_entropy: float = _f(0.0, "models with q(y|x), a departure from the paper: weight of log K - "
+                                 "H(the minibatch's mean q(y|x)), a term of the consistency phase that "
+                                 "pushes every category into use (IMSAT's marginal entropy); 0 = off")
+    vat_eps: float = _f(2.0, "models with q(y|x): L2 length of the adversarial move (data in [0, 1])")
     # networks (appendix A: two hidden layers of 1000 ReLU units, N(0, 0.01) weights)
     hidden: list[int] = _f([1000, 1000], "hidden layer sizes of encoder and decoder")
     disc_hidden: list[int] = _f([1000, 1000], "hidden layer sizes of the discriminator")

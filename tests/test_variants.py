@@ -279,7 +279,7 @@ def test_labelled_variant_on_unlabelled_data(aae, tmp_path) -> None:
 
 
 def test_random_shift_moves_each_image_by_at_most_k_pixels() -> None:
-    from aae_cli.variants.unsup_cluster import random_shift
+    from aae_cli.variants.semi_supervised import random_shift
 
     x = torch.zeros(400, 1, 9, 9)
     x[:, 0, 4, 4] = 1.0  # one dot in the middle: its new place is the shift
@@ -291,9 +291,11 @@ def test_random_shift_moves_each_image_by_at_most_k_pixels() -> None:
     assert torch.equal(random_shift(x.view(400, -1), (1, 9, 9), 0, torch.Generator()), x.view(400, -1))
 
 
-def test_consistency_phase_trains_the_encoder_only(mnist) -> None:
-    plain = make_trainer("unsup-cluster", mnist)
-    t, half = (make_trainer("unsup-cluster", mnist, consistency=w) for w in (2.0, 1.0))
+@pytest.mark.parametrize("name", ["unsup-cluster", "semi-supervised", "dim-reduction"])
+def test_consistency_phase_trains_the_encoder_only(mnist, name: str) -> None:
+    # every variant with q(y|x) takes the phase after the paper's; it moves the encoder alone
+    plain = make_trainer(name, mnist)
+    t, half = (make_trainer(name, mnist, consistency=w) for w in (2.0, 1.0))
     assert [p.name for p in t.phases] == [p.name for p in plain.phases] + ["consistency"]
     losses = []
     for m in (half, t):  # the same draws: the loss is the weight times one cross-entropy
@@ -314,7 +316,7 @@ def test_consistency_target_is_the_unshifted_image(mnist, target: str) -> None:
     # Session 7: with the target taken from another shifted view, a near-uniform q(y|x) for every moved
     # digit put the cross-entropy at its floor; the target must be q(y|x) of the image as it is. Replay
     # the phase's shifts from the same seed (no input dropout or noise: the shifts are its only draws).
-    from aae_cli.variants.unsup_cluster import batch_norm_statistics_kept, random_shift
+    from aae_cli.variants.semi_supervised import batch_norm_statistics_kept, random_shift
 
     t = make_trainer("unsup-cluster", mnist, consistency=0.5, consistency_target=target, input_dropout=0.0,
                      init_std=0.0)
@@ -355,6 +357,14 @@ def test_negative_consistency_is_one_line(aae, tmp_path, name: str) -> None:
     res = aae("train", "--variant", "unsup-cluster", "--set", f"{name}=-1", "--epochs", "1",
               "--out", tmp_path / "x.h5", "--hidden", "16")
     assert name in one_line_error(res)
+
+
+@pytest.mark.parametrize("name", ["unsupervised", "supervised", "vae"])
+def test_consistency_needs_q_y(aae, tmp_path, name: str) -> None:
+    # these variants have no q(y|x): the setting would silently do nothing
+    res = aae("train", "--variant", name, "--set", "consistency=0.1", "--epochs", "1",
+              "--out", tmp_path / "x.h5", "--hidden", "16")
+    assert "q(y|x)" in one_line_error(res) and not (tmp_path / "x.h5").exists()
 
 
 def test_marginal_entropy_term_revives_clusters(mnist) -> None:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from aae_cli.config import TrainConfig
+from aae_cli.errors import ConfigError
 from aae_cli.nets import Decoder, Discriminator, Encoded, Encoder, init_gaussian
 from aae_cli.nets.scaler import Standardizer
 from aae_cli.priors import Prior
@@ -74,6 +75,10 @@ class Variant(nn.Module):
         self.nets = nn.ModuleDict()
         self.priors: dict[str, Prior] = {}
         self.build(prior_arrays)
+        if (cfg.consistency > 0 or cfg.marginal_entropy > 0) and not self.has_class_output:
+            raise ConfigError(f"consistency and marginal_entropy act on q(y|x), which --variant {self.name} "
+                              "does not have; set them to 0, or use semi-supervised, dim-reduction or "
+                              "unsup-cluster")
         if cfg.standardize:
             self.nets["scaler"] = Standardizer(info.dim)
         init_gaussian(self.nets, cfg.init_std, torch.Generator().manual_seed(cfg.seed))

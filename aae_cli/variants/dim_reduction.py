@@ -87,10 +87,12 @@ class DimReduction(SemiSupervised):
         super().build(prior_arrays)
         self.nets["heads"] = ClusterHeads(self.n_categories(), self.cfg.z_dim, self.cfg.fixed_heads,
                                           self.cfg.head_scale)
-        self.phases = (RECONSTRUCTION_HEADS, DISCRIMINATORS, GENERATOR_YZ)
-        self.phases += (CLASSIFICATION,) if self.supervised else ()
         self.labelled_batches = self.predicts_classes = self.supervised
         self.categories = "classes" if self.supervised else "clusters"
+
+    def paper_phases(self) -> tuple[Phase, ...]:
+        classify = (CLASSIFICATION,) if self.supervised else ()
+        return (RECONSTRUCTION_HEADS, DISCRIMINATORS, GENERATOR_YZ, *classify)
 
     def represent(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(B, n) = W_C y + z, y as head_input says (a one-hot y passes every mode unchanged); head_grad
