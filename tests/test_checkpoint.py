@@ -173,3 +173,32 @@ def test_a_checkpoint_from_another_kind_of_device_resumes(tiny_run: Path, aae) -
     assert res.exit_code == 0, res.output
     assert "trained on another kind of device" in res.output
     assert load_checkpoint(tiny_run).epoch == 3
+
+
+def test_average_weights_script(tiny_run: Path, aae, tmp_path: Path) -> None:
+    """scripts/average_weights.py: the mean of a run's states, loadable; another recipe is refused."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "average_weights.py"
+
+    def average(*paths: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), *map(str, paths)], capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    later = tmp_path / "later.h5"
+    later.write_bytes(tiny_run.read_bytes())
+    assert aae("train", "--resume", later, "--epochs", "3").exit_code == 0  # the same run, one epoch on
+    done = average(tmp_path / "avg.h5", tiny_run, later)
+    assert done.returncode == 0, done.stderr
+    a, b, avg = (load_checkpoint(p) for p in (tiny_run, later, tmp_path / "avg.h5"))
+    w = "decoder", next(k for k in a.nets["decoder"] if k.endswith("weight"))
+    assert not torch.equal(a.nets[w[0]][w[1]], b.nets[w[0]][w[1]])
+    assert torch.allclose(avg.nets[w[0]][w[1]], (a.nets[w[0]][w[1]] + b.nets[w[0]][w[1]]) / 2)
+    assert avg.epoch == 3
+    other = tmp_path / "other.h5"
+    assert aae("train", "--epochs", "1", "--out", other, *TINY, "--z-dim", "3").exit_code == 0
+    refused = average(tmp_path / "x.h5", tiny_run, other)
+    assert refused.returncode != 0 and "not from the same run" in refused.stderr
+    assert not (tmp_path / "x.h5").exists()
