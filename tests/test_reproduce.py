@@ -130,8 +130,9 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     assert same["runs"][0]["checkpoint"] == c["runs"][0]["checkpoint"] and same["recipe"] == "paper"
     listed = {r["name"]: r for r in run_json(aae, "--list", "--runs", tmp_path)["results"]}
     assert listed["table3-cluster-16"]["ours"] and not listed["table2-mnist-100"]["ours"]
-    assert all(listed[n]["ours"] == ["head_input=onehot"] for n in ("dimred-10d-100", "dimred-2d-100",
-                                                                    "dimred-2d-1000"))
+    assert listed["dimred-2d-1000"]["ours"] == ["head_input=onehot"]
+    assert all(listed[n]["ours"] == ["head_input=onehot", "consistency=1.0"]
+               for n in ("dimred-10d-100", "dimred-2d-100"))
 
 
 def test_time_limit_measures_what_was_trained_and_the_next_run_continues(aae, tmp_path: Path):
