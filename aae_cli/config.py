@@ -106,6 +106,11 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
+    @property
+    def consistency_phase(self) -> bool:
+        """Either term of the consistency phase is on, so a model with q(y|x) runs the phase."""
+        return self.consistency > 0 or self.marginal_entropy > 0
+
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "config") -> TrainConfig:
         cfg = cls(**coerce(values, where))

@@ -75,7 +75,7 @@ class Variant(nn.Module):
         self.nets = nn.ModuleDict()
         self.priors: dict[str, Prior] = {}
         self.build(prior_arrays)
-        if (cfg.consistency > 0 or cfg.marginal_entropy > 0) and not self.has_class_output:
+        if cfg.consistency_phase and not self.has_class_output:
             raise ConfigError(f"consistency and marginal_entropy act on q(y|x), which --variant {self.name} "
                               "does not have; set them to 0, or use semi-supervised, dim-reduction or "
                               "unsup-cluster")

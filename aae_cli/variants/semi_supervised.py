@@ -111,8 +111,7 @@ class SemiSupervised(Variant):
         self.priors["y"] = CategoricalPrior(k)
         self.priors["z"] = build_prior(c.prior, c.z_dim, std=c.prior_std, k=c.mixture_components,
                                        arrays=prior_arrays)
-        self.phases = self.paper_phases() + ((CONSISTENCY,) if c.consistency > 0 or c.marginal_entropy > 0
-                                             else ())
+        self.phases = self.paper_phases() + ((CONSISTENCY,) if c.consistency_phase else ())
 
     def paper_phases(self) -> tuple[Phase, ...]:
         """The phases of the paper's model; the consistency phase (a departure) may follow them."""
