@@ -367,6 +367,22 @@ def test_consistency_needs_q_y(aae, tmp_path, name: str) -> None:
     assert "q(y|x)" in one_line_error(res) and not (tmp_path / "x.h5").exists()
 
 
+def test_consistency_shift_needs_an_image_shape(aae, tmp_path) -> None:
+    # 10-wide rows are read as a 1 x 10 strip: a shifted "view" would slide features into each other
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rows.npz", x=rng.random((60, 10), dtype=np.float32), y=np.arange(60) % 3)
+    common = ("train", "--variant", "unsup-cluster", "--dataset", tmp_path / "rows.npz", "--epochs", "1",
+              "--hidden", "8", "--clusters", "3", "--set", "consistency=1.0")
+    res = aae(*common, "--out", tmp_path / "x.h5")
+    assert "no image shape" in one_line_error(res) and not (tmp_path / "x.h5").exists()
+    # views that do not shift train on the same rows; so do (N, 1, W) signals, whose shape is given
+    res = aae(*common, "--set", "consistency_views=adversarial", "--out", tmp_path / "y.h5")
+    assert res.exit_code == 0, res.output
+    np.save(tmp_path / "signals.npy", rng.random((60, 1, 10), dtype=np.float32))
+    res = aae(*common[:4], tmp_path / "signals.npy", *common[5:], "--out", tmp_path / "z.h5")
+    assert res.exit_code == 0, res.output
+
+
 def test_marginal_entropy_term_revives_clusters(mnist) -> None:
     # Start with one cluster winning nearly every image (its logit's batch-norm shift raised), then train
     # the term alone: the minibatch's mean q(y|x) must spread over the clusters.
