@@ -150,3 +150,11 @@ def test_log_progress_lines_within_a_long_epoch(capsys) -> None:
     assert [ln.split(",")[0] for ln in run(0.0)] == [f"epoch 3/7: {i}/4 minibatches" for i in (1, 2, 3)]
     assert run(3600.0) == []
     assert run(0.0, quiet=True) == []
+
+
+def test_result_table_prints_values_verbatim(capsys) -> None:
+    # a value that looks like rich markup (a list of names, a user's file name) is printed, not parsed
+    from aae_cli.cli.common import print_result
+
+    print_result("t", {"data": "[bold]mine[/bold].npz"}, False)
+    assert "[bold]mine[/bold].npz" in capsys.readouterr().out

@@ -89,6 +89,34 @@ def test_eval_semi_json(aae, semi_run: Path) -> None:
     from aae_cli.checkpoint import load_checkpoint
 
     assert r["test_error"] == pytest.approx(load_checkpoint(semi_run).history[-1]["test_error"], abs=1e-6)
+    # the per-digit errors, weighted by the test set's digit counts, make up the overall error
+    from aae_cli.data import load_dataset
+
+    counts = np.bincount(load_dataset("mnist").test.y, minlength=10)
+    assert len(r["test_class_error"]) == 10
+    assert np.dot(r["test_class_error"], counts) / counts.sum() == pytest.approx(r["test_error"], abs=0.01)
+    top = r["test_top_confusion"]
+    assert top["true"] != top["predicted"] and top["of"] == counts[top["true"]]
+    assert 0 <= top["count"] <= top["of"]
+
+
+def test_eval_semi_table_shows_lists(aae, semi_run: Path) -> None:
+    # the table prints the per-digit errors (a list, once swallowed as a rich markup tag)
+    res = aae("eval", "semi", semi_run)
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.stdout.splitlines() if "test_class_error" in line)
+    per_class = json.loads(aae("eval", "semi", semi_run, "--json").stdout)["test_class_error"]
+    assert f"[{per_class[0]}," in row and all(str(v) in res.stdout for v in per_class)
+
+
+def test_class_errors_name_the_merged_class() -> None:
+    from aae_cli.metrics.classification import class_errors
+
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    pred = np.array([0, 1, 1, 0, 0, 2])
+    per_class, top = class_errors(pred, labels, 3)
+    assert per_class == [50.0, 66.67, 0.0]
+    assert top == {"true": 1, "predicted": 0, "count": 2, "of": 3}
 
 
 def test_eval_cluster_json(aae, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from aae_cli.errors import AAEError
 
@@ -66,8 +67,8 @@ def print_result(title: str, values: dict[str, Any], as_json: bool) -> None:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("key")
     table.add_column("value", justify="right")
-    for k, v in values.items():
-        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    for k, v in values.items():  # Text, not markup: a list's "[...]" would be read as a style tag and vanish
+        table.add_row(k, Text(f"{v:.4g}" if isinstance(v, float) else str(v)))
     out.print(table)
 
 

@@ -39,17 +39,20 @@ def _need_labels(data: Any, what: str) -> None:
 
 def semi_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
     """Table 2's number: argmax q(y|x) error on the test set (and on validation), in percent."""
-    from aae_cli.metrics.classification import class_probabilities, error_rate
+    from aae_cli.metrics.classification import class_errors, class_probabilities, error_rate
 
     if not model.predicts_classes:
         raise AAEError(f"{name} is a '{model.cfg.variant}' model without a class output q(y|x); "
                        "semi needs semi-supervised (or dim-reduction with --labels)")
     _need_labels(data, "eval semi")
+    p_test = class_probabilities(model, data.test.x, dev)
+    per_class, top = class_errors(p_test.argmax(1), data.test.y, p_test.shape[1])
     return {
-        "test_error": error_rate(class_probabilities(model, data.test.x, dev), data.test.y),
+        "test_error": error_rate(p_test, data.test.y),
         "validation_error": error_rate(class_probabilities(model, data.validation.x, dev), data.validation.y),
         "epoch": ck.epoch, "labels": model.cfg.labels,
         "label_seed": ck.data.get("labelled", {}).get("seed"), "n_test": len(data.test),
+        "test_class_error": per_class, "test_top_confusion": top,
     }
 
 

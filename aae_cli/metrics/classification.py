@@ -48,6 +48,19 @@ def error_rate(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(100.0 * np.mean(probs.argmax(1) != labels))
 
 
+def class_errors(pred: np.ndarray, labels: np.ndarray, k: int) -> tuple[list[float], dict[str, int]]:
+    """Error % within each true class, and the commonest mistake (true -> predicted, its count, the class's
+    size): one number can hide two classes merged into one (a 9 % error that is half the 4s called 9)."""
+    conf = np.zeros((k, k), np.int64)
+    np.add.at(conf, (labels, pred), 1)
+    sizes = conf.sum(1)
+    wrong = sizes - np.diag(conf)
+    per_class = [round(100.0 * int(w) / int(n), 2) if n else 0.0 for w, n in zip(wrong, sizes, strict=True)]
+    off = conf - np.diag(np.diag(conf))
+    t, p = np.unravel_index(int(off.argmax()), off.shape)
+    return per_class, {"true": int(t), "predicted": int(p), "count": int(off[t, p]), "of": int(sizes[t])}
+
+
 def cluster_labels(probs_val: np.ndarray, y_val: np.ndarray) -> np.ndarray:
     """(K,) for each cluster i, the label of the validation example that maximises q(y_i|x) (Section 6).
     The cluster functions take q(y|x) or anything in the same order per entry: pass `class_log_odds`,
