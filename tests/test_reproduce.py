@@ -131,7 +131,7 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path):
     listed = {r["name"]: r for r in run_json(aae, "--list", "--runs", tmp_path)["results"]}
     assert listed["table3-cluster-16"]["ours"] and not listed["table2-mnist-100"]["ours"]
     assert listed["dimred-2d-1000"]["ours"] == ["head_input=onehot"]
-    assert all(listed[n]["ours"] == ["head_input=onehot", "consistency=1.0"]
+    assert all(listed[n]["ours"] == ["head_input=onehot", "consistency=1.0", "marginal_entropy=1.0"]
                for n in ("dimred-10d-100", "dimred-2d-100"))
 
 
