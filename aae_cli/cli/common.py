@@ -67,7 +67,7 @@ def print_result(title: str, values: dict[str, Any], as_json: bool) -> None:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("key")
     table.add_column("value", justify="right")
-    for k, v in values.items():  # Text, not markup: a list's "[...]" would be read as a style tag and vanish
+    for k, v in values.items():  # Text, not markup: "[bold]x" or "[np.float64(1.0)]" would be read as a tag
         table.add_row(k, Text(f"{v:.4g}" if isinstance(v, float) else str(v)))
     out.print(table)
 
