@@ -111,6 +111,12 @@ class TrainConfig:
         """Either term of the consistency phase is on, so a model with q(y|x) runs the phase."""
         return self.consistency > 0 or self.marginal_entropy > 0
 
+    @property
+    def consistency_shifts(self) -> bool:
+        """The consistency phase moves images: one of its two views (target or second view) is a shift."""
+        return (self.consistency > 0 and self.consistency_shift > 0
+                and "shift" in (self.consistency_views, self.consistency_target))
+
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "config") -> TrainConfig:
         cfg = cls(**coerce(values, where))

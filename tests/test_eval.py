@@ -101,7 +101,7 @@ def test_eval_semi_json(aae, semi_run: Path) -> None:
 
 
 def test_eval_semi_table_shows_lists(aae, semi_run: Path) -> None:
-    # the table prints the per-digit errors (a list, once swallowed as a rich markup tag)
+    # the table prints the per-digit errors in full, the same values as --json
     res = aae("eval", "semi", semi_run)
     assert res.exit_code == 0, res.output
     row = next(line for line in res.stdout.splitlines() if "test_class_error" in line)

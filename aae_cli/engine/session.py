@@ -164,9 +164,8 @@ class Run:
             check_writable(out)
         self.data = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download, limit=cfg.limit)
         self.info = data_info(self.data)
-        shifts = cfg.consistency > 0 and "shift" in (cfg.consistency_views, cfg.consistency_target)
         strip = self.data.source.get("image_shape_guessed") and self.info.image_shape[1] == 1
-        if shifts and cfg.consistency_shift > 0 and strip:
+        if cfg.consistency_shifts and strip:
             # rows read as a 1 x D strip for want of an image shape: a shift slides features into each other
             raise ConfigError(f"the consistency phase shifts images, but these data are {self.info.dim}-wide "
                               "rows with no image shape; give images as (N, H, W) or (N, H, W, C) arrays, or "
