@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -69,7 +70,14 @@ def print_result(title: str, values: dict[str, Any], as_json: bool) -> None:
     table.add_column("value", justify="right")
     for k, v in values.items():  # Text, not markup: "[bold]x" or "[np.float64(1.0)]" would be read as a tag
         table.add_row(k, Text(f"{v:.4g}" if isinstance(v, float) else str(v)))
-    out.print(table)
+    print_table(table)
+
+
+def print_table(table: Table) -> None:
+    """A table on a terminal fits its width; piped or in a log it takes the width it needs, because rich
+    would assume 80 columns there and cut names to 'dimred…' in the very files results are kept in."""
+    # print(width=) is capped at the console's width, so a wide console of its own
+    (out if out.is_terminal or "COLUMNS" in os.environ else Console(width=1000)).print(table)
 
 
 def is_terminal() -> bool:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aae_cli.cli.common import cli_errors, err, is_terminal, out
+from aae_cli.cli.common import cli_errors, err, is_terminal, out, print_table
 from aae_cli.errors import AAEError
 
 Opt = typer.Option
@@ -189,7 +189,7 @@ def _print_table(result: dict[str, Any]) -> None:
             m = result[col]
             cells.append(f"{m['kd']:.4g} ± {m['kd_std']:.2g}" if key == "kd" else f"{m[key]:.4g}")
         table.add_row(label, *cells)
-    out.print(table)
+    print_table(table)
     out.print(f"features: the shipped MNIST classifier {result['feature_net']} (128-d). FD, KD: lower is "
               "better; precision (fidelity), recall (coverage): higher is better. Precision alone can be "
               "high for collapsed samples; read it with recall.", highlight=False, soft_wrap=True)

@@ -13,7 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from aae_cli.cli.common import TIME_LIMIT_HELP, cli_errors, err, out, parse_duration, print_result
+from aae_cli.cli.common import (
+    TIME_LIMIT_HELP,
+    cli_errors,
+    err,
+    out,
+    parse_duration,
+    print_result,
+    print_table,
+)
 from aae_cli.errors import AAEError
 
 Opt = typer.Option
@@ -229,7 +237,7 @@ def _report(t: Any, rows: list[dict[str, Any]], departures: dict[str, Any], runs
     if len(rows) > 1:
         window = (_window(result.get("recent"), unit),) if windowed else ()
         table.add_row("all", _epochs(result), "", _mean(result, unit), *window, t.paper)
-    out.print(table)
+    print_table(table)
     paper_epochs = t.paper_epochs if t.paper_epochs is not None else "not stated"
     out.print(f"paper epochs: {paper_epochs}; machine: {result['machine']}; {t.note}", highlight=False,
               soft_wrap=True)
@@ -325,7 +333,7 @@ def _list(runs: Path, as_json: bool) -> None:
         epochs = f"{it['epochs']}" + ("" if it["paper_epochs"] else " (ours)")
         seeds = ",".join(map(str, it["seeds"]))
         table.add_row(it["name"], it["paper"], epochs, seeds, it["trained"])
-    out.print(table)
+    print_table(table)
     for it in items:
         if it["ours"]:
             out.print(f"{it['name']} --recipe ours: --set {' --set '.join(it['ours'])}", highlight=False,
@@ -388,6 +396,6 @@ def _report_all(runs: Path, as_json: bool) -> None:
         changed = _changed(r.get("departures") or {}) or "-"
         table.add_row(r["result"], str(r.get("paper", "")), ours, _window(r.get("recent"), unit), epochs,
                       ",".join(map(str, r.get("seeds", []))), changed, str(r.get("time", "")))
-    out.print(table)
+    print_table(table)
     machines = sorted({str(r.get("machine")) for r in recs})
     out.print(f"machine: {'; '.join(machines)}", highlight=False, soft_wrap=True)
