@@ -68,8 +68,7 @@ A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's m
 # Table 3's recipe (docs/RESULTS.md, sessions 4-9): A.3 as written stayed at 31-33 % error. Smaller
 # networks get past its learning-rate drop; q(y|x) of shifted copies of an image must match the image's
 # (consistency, target the unshifted image); the minibatch's mean q(y|x) is kept near uniform (IMSAT).
-# Session 35: Table 2's weights (1.0, 1.0) on 16 clusters, seed 1: 13.30 % against 22.43 % at epoch 110,
-# but less pure clusters (majority 12.97 against 8.99 %); one seed, so not adopted (docs/RESULTS.md).
+# Session 35: Table 2's weights (1.0, 1.0) gave less pure clusters on seeds 0 and 1 (docs/RESULTS.md).
 CLUSTER_OURS = ("hidden=[1000,1000]", "disc_hidden=[1000,1000]", "consistency=0.1", "marginal_entropy=0.3",
                 "consistency_target=clean")
 # The cluster head W_C y is fed argmax q(y|x) (Fig. 10's "one-hot label representation"), so the
@@ -85,10 +84,9 @@ DIMRED_OURS = ("head_input=onehot",)
 # Table 2 with 100 labels, session 32: the same two terms on A.2.1's semi-supervised AAE give 1.36 % at epoch
 # 73 (seed 1) against 2.35 % for the paper's recipe, and 1.79 against 3.37 % at 30 (seed 2) (docs/RESULTS.md).
 # Chosen from the dimensionality-reduction runs and session 29's 10K-image proxy, before any full Table 2 run.
-# Sessions 33-35: below Table 2's number with 100 and 1000 labels (seeds 0-2 each: 1.34 and 1.28 %) and all
-# labels (seeds 0-2: 0.73 %), each below the paper's recipe at equal epochs after the
-# learning-rate drop (with 100 and 1000 labels at every epoch); so every MNIST row of Table 2 uses it
-# (docs/RESULTS.md).
+# Sessions 33-35: below Table 2's number with 100, 1000 and all labels (seeds 0-2: 1.34, 1.28 and 0.73 %),
+# each below the paper's recipe at equal epochs after the learning-rate drop (with 100 and 1000 labels at
+# every epoch); so every MNIST row of Table 2 uses it (docs/RESULTS.md).
 SEMI_OURS = ("consistency=1.0", "marginal_entropy=1.0")
 DIMRED_100_OURS = (*DIMRED_OURS, *SEMI_OURS)
 
