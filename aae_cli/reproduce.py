@@ -288,8 +288,8 @@ def score(t: Target, path: Path, device: str, data_dir: str | None, parzen_seed:
     model, ck = load_model(path, dev)
     data = load_dataset(ck.data["dataset"], data_dir)
     res = (semi_result if t.metric == "semi" else cluster_result)(model, ck, data, dev, str(path))
-    extra = ("validation_error", "label_seed", "majority_label_error", "cluster_labels", "clusters_used",
-             "test_class_error", "test_top_confusion")
+    extra = ("validation_error", "label_seed", "majority_label_error", "cluster_labels",
+             "majority_cluster_labels", "clusters_used", "test_class_error", "test_top_confusion")
     window = recent(ck.history, "test_error" if t.metric == "semi" else "test_cluster_error")
     return {"value": res["test_error"], **trained(ck), **{k: res[k] for k in extra if k in res},
             **({"recent": window} if window else {})}

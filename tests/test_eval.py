@@ -133,6 +133,17 @@ def test_eval_cluster_json(aae, tmp_path: Path) -> None:
     assert last["test_cluster_error"] == pytest.approx(r["test_error"], abs=1e-6)
     assert last["test_majority_error"] == pytest.approx(r["majority_label_error"], abs=1e-6)
     assert 1 <= r["clusters_used"] <= 4 and last["test_clusters_used"] == r["clusters_used"]
+    # the per-digit errors add up to the test error, and the majority labels give the majority error
+    from aae_cli.data import load_dataset
+
+    y = load_dataset("mnist").test.y
+    sizes = np.bincount(y, minlength=10)
+    assert len(r["test_class_error"]) == 10 and len(r["majority_cluster_labels"]) == 4
+    wrong = sum(e * n / 100 for e, n in zip(r["test_class_error"], sizes, strict=True))
+    assert wrong / len(y) * 100 == pytest.approx(r["test_error"], abs=0.02)
+    top = r["test_top_confusion"]
+    assert top["of"] == sizes[top["true"]]
+    assert top["count"] == 0 or top["true"] != top["predicted"]
 
 
 def test_encode_writes_codes(aae, semi_run: Path, tmp_path: Path) -> None:

@@ -109,6 +109,7 @@ def test_parzen_and_cluster_targets(aae, tmp_path: Path, monkeypatch: pytest.Mon
                  "--set", "limit=200", "--recipe", "ours")
     assert c["seeds"] == [3] and 0 <= c["mean"] <= 100 and c["std"] is None
     assert 0 <= c["runs"][0]["majority_label_error"] <= 100
+    assert len(c["runs"][0]["majority_cluster_labels"]) == 16 and len(c["runs"][0]["test_class_error"]) == 10
     assert c["recipe"] == "ours" and c["departures"]["consistency_target"] == "clean"
     assert c["departures"]["marginal_entropy"] == 0.3 and c["departures"]["hidden"] == [64, 64]  # --set wins
     ck = load_checkpoint(Path(c["runs"][0]["checkpoint"]))

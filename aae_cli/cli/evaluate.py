@@ -58,7 +58,13 @@ def semi_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str
 
 def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
     """Table 3's number: each cluster takes the label of the validation image that maximises q(y_i|x)."""
-    from aae_cli.metrics.classification import class_log_odds, cluster_errors, clusters_used
+    from aae_cli.metrics.classification import (
+        class_errors,
+        class_log_odds,
+        cluster_errors,
+        clusters_used,
+        majority_cluster_labels,
+    )
 
     if not model.has_class_output:
         raise AAEError(f"{name} is a '{model.cfg.variant}' model without q(y|x); "
@@ -67,9 +73,15 @@ def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[
     p_val = class_log_odds(model, data.validation.x, dev)
     p_test = class_log_odds(model, data.test.x, dev)
     err, assign, majority = cluster_errors(p_val, data.validation.y, p_test, data.test.y)
+    # Which digits the error is made of: a digit that labels no cluster, or two digits that share clusters,
+    # shows here (and the majority labels beside the paper's tell which of the two it is).
+    n_classes = int(max(data.validation.y.max(), data.test.y.max())) + 1
+    per_class, top = class_errors(assign[p_test.argmax(1)], data.test.y, n_classes)
     return {"test_error": err, "clusters": int(p_val.shape[1]), "epoch": ck.epoch,
             "clusters_used": clusters_used(p_test),
-            "cluster_labels": assign.tolist(), "majority_label_error": majority, "n_test": len(data.test)}
+            "cluster_labels": assign.tolist(), "majority_label_error": majority,
+            "majority_cluster_labels": majority_cluster_labels(p_val, data.validation.y).tolist(),
+            "test_class_error": per_class, "test_top_confusion": top, "n_test": len(data.test)}
 
 
 @app.command()
