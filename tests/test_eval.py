@@ -133,7 +133,7 @@ def test_eval_cluster_json(aae, tmp_path: Path) -> None:
     assert last["test_cluster_error"] == pytest.approx(r["test_error"], abs=1e-6)
     assert last["test_majority_error"] == pytest.approx(r["majority_label_error"], abs=1e-6)
     assert 1 <= r["clusters_used"] <= 4 and last["test_clusters_used"] == r["clusters_used"]
-    # the per-digit errors add up to the test error, and the majority labels give the majority error
+    # the per-digit errors add up to the test error; the commonest mistake names a real class and its size
     from aae_cli.data import load_dataset
 
     y = load_dataset("mnist").test.y

@@ -58,13 +58,7 @@ def semi_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str
 
 def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[str, Any]:
     """Table 3's number: each cluster takes the label of the validation image that maximises q(y_i|x)."""
-    from aae_cli.metrics.classification import (
-        class_errors,
-        class_log_odds,
-        cluster_errors,
-        clusters_used,
-        majority_cluster_labels,
-    )
+    from aae_cli.metrics.classification import class_errors, class_log_odds, cluster_error, clusters_used
 
     if not model.has_class_output:
         raise AAEError(f"{name} is a '{model.cfg.variant}' model without q(y|x); "
@@ -72,7 +66,8 @@ def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[
     _need_labels(data, "eval cluster")
     p_val = class_log_odds(model, data.validation.x, dev)
     p_test = class_log_odds(model, data.test.x, dev)
-    err, assign, majority = cluster_errors(p_val, data.validation.y, p_test, data.test.y)
+    err, assign = cluster_error(p_val, data.validation.y, p_test, data.test.y)
+    majority, majority_assign = cluster_error(p_val, data.validation.y, p_test, data.test.y, majority=True)
     # Which digits the error is made of: a digit that labels no cluster, or two digits that share clusters,
     # shows here (and the majority labels beside the paper's tell which of the two it is).
     n_classes = int(max(data.validation.y.max(), data.test.y.max())) + 1
@@ -80,7 +75,7 @@ def cluster_result(model: Any, ck: Any, data: Any, dev: Any, name: str) -> dict[
     return {"test_error": err, "clusters": int(p_val.shape[1]), "epoch": ck.epoch,
             "clusters_used": clusters_used(p_test),
             "cluster_labels": assign.tolist(), "majority_label_error": majority,
-            "majority_cluster_labels": majority_cluster_labels(p_val, data.validation.y).tolist(),
+            "majority_cluster_labels": majority_assign.tolist(),
             "test_class_error": per_class, "test_top_confusion": top, "n_test": len(data.test)}
 
 
