@@ -68,8 +68,8 @@ A1_NOTE = ("A.1 gives no optimiser, learning rates or epochs: ours are A.2.1's m
 # Table 3's recipe (docs/RESULTS.md, sessions 4-9): A.3 as written stayed at 31-33 % error. Smaller
 # networks get past its learning-rate drop; q(y|x) of shifted copies of an image must match the image's
 # (consistency, target the unshifted image); the minibatch's mean q(y|x) is kept near uniform (IMSAT).
-# Sessions 35-36: Table 2's weights (1.0, 1.0) gave less pure clusters on seeds 0-2 of 16 clusters, with
-# the same mean error; 30 clusters are tried on one seed only (docs/RESULTS.md).
+# Sessions 35-37: Table 2's weights (1.0, 1.0) gave the same mean error on seeds 0-2 of 16 and of 30
+# clusters, with less pure 16-cluster clusters; 1.0 with 0.3 merges clusters (docs/RESULTS.md).
 CLUSTER_OURS = ("hidden=[1000,1000]", "disc_hidden=[1000,1000]", "consistency=0.1", "marginal_entropy=0.3",
                 "consistency_target=clean")
 # The cluster head W_C y is fed argmax q(y|x) (Fig. 10's "one-hot label representation"), so the
